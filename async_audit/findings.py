@@ -1,0 +1,38 @@
+"""The finding record shared by every audit (static chain, inventory, verdicts).
+
+Codes, severities and targets follow ../shared/docs/contract.md exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["SEVERITIES", "Finding", "Severity"]
+
+Severity = Literal["info", "warning", "error"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
+
+
+@dataclass
+class Finding:
+    code: str
+    severity: Severity
+    target: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    route: str | None = None
+    view: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "code": self.code,
+            "severity": self.severity,
+            "target": self.target,
+            "message": self.message,
+            "evidence": self.evidence,
+        }
+        if self.route is not None or self.view is not None:
+            out["route"] = self.route
+            out["view"] = self.view
+        return out

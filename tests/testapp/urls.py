@@ -7,4 +7,6 @@ from tests.testapp import views
 urlpatterns = [
     path("sync/", views.sync_view, name="sync"),
     path("async/", views.async_view, name="async"),
+    path("sync-sleep/", views.sync_sleep, name="sync-sleep"),
+    path("async-sleep/", views.async_sleep, name="async-sleep"),
 ]

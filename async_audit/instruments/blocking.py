@@ -1,0 +1,134 @@
+"""Blocking calls made on the event loop thread: recorded with their stack, never raised.
+
+Our own patch set rather than blockbuster's: blockbuster can only raise, and re-wrapping its
+functions to record instead doubles the patching. Like blockbuster we only look at calls on
+a thread with a running loop, and skip sockets in non-blocking mode (asyncio's own I/O).
+What patches cannot see (names bound before install, I/O inside C extensions such as libpq,
+``threading.Lock.acquire``) is left to the loop-lag watchdog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import concurrent.futures
+import functools
+import io
+import os
+import queue
+import socket
+import sqlite3
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from async_audit.instruments._patch import Patches
+from async_audit.trace.core import _current, instrument_error
+from async_audit.trace.events import BlockingCall
+from async_audit.trace.stack import capture_stack, first_user_frame
+
+__all__ = ["TARGETS", "install"]
+
+_perf = time.perf_counter
+_get_loop = asyncio._get_running_loop
+_local = threading.local()
+_min_seconds = 0.0
+# Waits that often return at once (a set Event, a done Future): only worth a record when
+# they really waited.
+_WAIT_MIN_SECONDS = 0.001
+
+_SOCKET_METHODS = (
+    "connect", "connect_ex", "accept", "recv", "recv_into", "recvfrom", "recvfrom_into",
+    "send", "sendall", "sendto", "sendfile",
+)  # fmt: skip
+_SSL_METHODS = ("read", "write", "recv", "recv_into", "send", "sendall", "do_handshake")
+
+# (owner, attribute, call name, category, is a socket method)
+TARGETS: list[tuple[Any, str, str, str, bool]] = [
+    (time, "sleep", "time.sleep", "sleep", False),
+    *[(socket.socket, m, f"socket.{m}", "socket", True) for m in _SOCKET_METHODS],
+    *[(ssl.SSLSocket, m, f"ssl.{m}", "socket", True) for m in _SSL_METHODS],
+    *[
+        (socket, m, f"socket.{m}", "dns", False)
+        for m in (
+            "getaddrinfo",
+            "gethostbyname",
+            "gethostbyname_ex",
+            "gethostbyaddr",
+            "getnameinfo",
+        )
+    ],
+    (builtins, "open", "open", "file", False),
+    (io, "open", "io.open", "file", False),
+    (os, "listdir", "os.listdir", "file", False),
+    (os, "scandir", "os.scandir", "file", False),
+    (sqlite3, "connect", "sqlite3.connect", "sqlite", False),
+    (os, "system", "os.system", "subprocess", False),
+    *[
+        (subprocess, m, f"subprocess.{m}", "subprocess", False)
+        for m in ("run", "call", "check_call", "check_output")
+    ],
+    (subprocess.Popen, "wait", "subprocess.Popen.wait", "subprocess", False),
+    (subprocess.Popen, "communicate", "subprocess.Popen.communicate", "subprocess", False),
+    (threading.Event, "wait", "threading.Event.wait", "lock", False),
+    (threading.Condition, "wait", "threading.Condition.wait", "lock", False),
+    (threading.Semaphore, "acquire", "threading.Semaphore.acquire", "lock", False),
+    (threading.Thread, "join", "threading.Thread.join", "lock", False),
+    (queue.Queue, "get", "queue.Queue.get", "lock", False),
+    (concurrent.futures.Future, "result", "concurrent.futures.Future.result", "lock", False),
+]
+
+
+def _make(call: str, category: str, is_socket: bool) -> Any:
+    floor = _WAIT_MIN_SECONDS if category == "lock" else 0.0
+
+    def make(original: Any) -> Any:
+        @functools.wraps(original)
+        def blocking(*args: Any, **kwargs: Any) -> Any:
+            trace = _current.get()
+            if trace is None or _get_loop() is None or getattr(_local, "busy", False):
+                return original(*args, **kwargs)
+            if is_socket:
+                try:
+                    if args[0].gettimeout() == 0.0:
+                        return original(*args, **kwargs)
+                except Exception:
+                    pass
+            _local.busy = True  # inner patched calls (ssl -> socket, run -> wait) are one call
+            start = _perf()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                end = _perf()
+                _local.busy = False
+                if end - start >= max(floor, _min_seconds):
+                    try:
+                        stack = capture_stack(sys._getframe(1))
+                        trace.add(
+                            BlockingCall(
+                                start=start,
+                                end=end,
+                                thread=threading.get_ident(),
+                                on_loop=True,
+                                call=call,
+                                category=category,
+                                site=first_user_frame(stack),
+                                stack=stack,
+                            )
+                        )
+                    except Exception:
+                        instrument_error(trace)
+
+        return blocking
+
+    return make
+
+
+def install(patches: Patches, min_ms: float = 0.0) -> None:
+    global _min_seconds
+    _min_seconds = min_ms / 1000.0
+    for owner, attr, call, category, is_socket in TARGETS:
+        patches.wrap(owner, attr, _make(call, category, is_socket))

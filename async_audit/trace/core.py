@@ -1,0 +1,314 @@
+"""The per-request trace and the ContextVar that carries it.
+
+Whoever owns a request (the toolbar panel, the sampling middleware, a probe, a test) calls
+``start_trace`` / ``finish_trace``. Instruments call ``current_trace()`` first and do nothing
+else when it is ``None``: that one ContextVar read is the whole cost of an untraced request.
+
+asgiref's ``sync_to_async`` and ``asyncio.to_thread`` copy the context into their worker
+threads, so events recorded there land in the right trace even with hundreds of requests in
+flight on one loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar, Token
+from typing import Any
+
+from async_audit.trace.events import (
+    BlockingCall,
+    CacheCall,
+    Event,
+    Hop,
+    HttpCall,
+    LoopLag,
+    Query,
+)
+
+__all__ = [
+    "Trace",
+    "active_traces_on",
+    "current_trace",
+    "finish_trace",
+    "instrument_error",
+    "instrument_errors",
+    "start_trace",
+    "tag",
+    "trace_of_task",
+    "traced",
+    "tracing_active",
+]
+
+logger = logging.getLogger("async_audit")
+
+_current: ContextVar[Trace | None] = ContextVar("async_audit_trace", default=None)
+current_trace = _current.get
+
+_ids = itertools.count(1)
+_registry_lock = threading.Lock()
+# Traces in flight, by the thread that owns them (the loop thread under ASGI). Used to know
+# whether a loop's CPU time was shared between traced requests, and by the watchdog.
+_active_by_thread: dict[int, set[Trace]] = {}
+_active_count = 0
+# The task that started each trace: lets the watchdog (another thread) find the trace of the
+# task it caught blocking the loop, where Task.get_context() is missing (Python < 3.12).
+_task_traces: dict[asyncio.Task[Any], Trace] = {}
+
+_errors = 0
+_error_logged = False
+
+DEFAULT_MAX_EVENTS = 5000
+
+
+class Trace:
+    """Everything one request did. Events are appended from any thread (list.append is atomic)."""
+
+    __slots__ = (
+        "__weakref__",
+        "cpu0",
+        "dropped",
+        "errors",
+        "events",
+        "id",
+        "label",
+        "loop",
+        "max_events",
+        "owner_cpu",
+        "route",
+        "shared_thread",
+        "started_at",
+        "status",
+        "t0",
+        "t1",
+        "tags",
+        "task",
+        "thread",
+        "view",
+    )
+
+    def __init__(self, label: str = "", max_events: int = DEFAULT_MAX_EVENTS) -> None:
+        self.id = next(_ids)
+        self.label = label
+        self.started_at = time.time()
+        self.t0 = time.perf_counter()
+        self.t1: float | None = None
+        self.cpu0 = time.thread_time()
+        self.owner_cpu: float | None = None
+        self.thread = threading.get_ident()
+        self.loop = asyncio._get_running_loop()
+        self.task = asyncio.current_task(self.loop) if self.loop is not None else None
+        self.events: list[Event] = []
+        self.tags: dict[str, Any] = {}
+        self.max_events = max_events
+        self.dropped = 0
+        self.errors = 0
+        # True when another traced request ran on the owner thread meanwhile: then the
+        # owner thread's CPU time is not this request's alone.
+        self.shared_thread = False
+        self.route: str | None = None
+        self.view: str | None = None
+        self.status: int | None = None
+
+    def add(self, event: Event) -> None:
+        if len(self.events) < self.max_events:
+            self.events.append(event)
+        else:
+            self.dropped += 1
+
+    # -- derived figures -------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.t1 is not None
+
+    @property
+    def wall(self) -> float:
+        end = self.t1 if self.t1 is not None else time.perf_counter()
+        return end - self.t0
+
+    def of_kind(self, cls: type[Event]) -> list[Any]:
+        return [e for e in self.events if type(e) is cls]
+
+    @property
+    def hops(self) -> list[Hop]:
+        return self.of_kind(Hop)
+
+    @property
+    def queries(self) -> list[Query]:
+        return self.of_kind(Query)
+
+    @property
+    def http_calls(self) -> list[HttpCall]:
+        return self.of_kind(HttpCall)
+
+    @property
+    def cache_calls(self) -> list[CacheCall]:
+        return self.of_kind(CacheCall)
+
+    @property
+    def blocking_calls(self) -> list[BlockingCall]:
+        return self.of_kind(BlockingCall)
+
+    @property
+    def loop_lags(self) -> list[LoopLag]:
+        return self.of_kind(LoopLag)
+
+    @property
+    def hop_cpu(self) -> float:
+        """CPU time of the worker threads that ran this request's sync code."""
+        return sum(h.cpu or 0.0 for h in self.hops if not h.nested and h.run_thread != self.thread)
+
+    @property
+    def cpu(self) -> float:
+        """CPU time of the threads that worked for this request.
+
+        Under ASGI the owner is the loop thread; when other traced requests shared it, its
+        CPU time cannot be split between them, so only the hops' threads are counted and
+        ``shared_thread`` says so.
+        """
+        own = 0.0 if self.owner_cpu is None or self.shared_thread else self.owner_cpu
+        return own + self.hop_cpu
+
+    def summary(self) -> dict[str, Any]:
+        hops = self.hops
+        queries = self.queries
+        http = self.http_calls
+        cache = self.cache_calls
+        blocking = self.blocking_calls
+        waits = [h.queue_wait for h in hops if h.queue_wait is not None]
+        return {
+            "hops": len(hops),
+            "hop_ms": _ms(sum(h.duration for h in hops if not h.nested)),
+            "hop_queue_wait_ms": _ms(sum(waits)),
+            "hop_queue_wait_max_ms": _ms(max(waits, default=0.0)),
+            "queries": len(queries),
+            "db_ms": _ms(sum(q.duration for q in queries)),
+            "http_calls": len(http),
+            "http_ms": _ms(sum(c.duration for c in http)),
+            "cache_calls": len(cache),
+            "cache_ms": _ms(sum(c.duration for c in cache)),
+            "blocking_calls": len(blocking),
+            "blocking_ms": _ms(sum(b.duration for b in blocking)),
+            "loop_lags": len(self.loop_lags),
+            "dropped_events": self.dropped,
+            "instrument_errors": self.errors,
+        }
+
+    def to_dict(self, include_sql: bool = False) -> dict[str, Any]:
+        """A JSON-safe copy. SQL is reduced to its fingerprint unless ``include_sql``."""
+        from async_audit.trace.export import trace_to_dict
+
+        return trace_to_dict(self, include_sql=include_sql)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def tracing_active() -> bool:
+    """Whether any trace is in flight in this process (a plain global read)."""
+    return _active_count > 0
+
+
+def trace_of_task(task: asyncio.Task[Any]) -> Trace | None:
+    """The trace a task belongs to, from any thread."""
+    trace = _task_traces.get(task)
+    if trace is None:
+        get_context = getattr(task, "get_context", None)  # Python 3.12+: child tasks too
+        if get_context is not None:
+            trace = get_context().get(_current)
+    return trace
+
+
+def active_traces_on(thread_id: int) -> list[Trace]:
+    with _registry_lock:
+        return list(_active_by_thread.get(thread_id, ()))
+
+
+def start_trace(
+    label: str = "", max_events: int | None = None
+) -> tuple[Trace, Token[Trace | None]]:
+    """Start a trace in the current context; pass both results to ``finish_trace``."""
+    global _active_count
+    if max_events is None:
+        max_events = DEFAULT_MAX_EVENTS
+    trace = Trace(label, max_events=max_events)
+    with _registry_lock:
+        peers = _active_by_thread.setdefault(trace.thread, set())
+        if peers:
+            trace.shared_thread = True
+            for other in peers:
+                other.shared_thread = True
+        peers.add(trace)
+        _active_count += 1
+        if trace.task is not None:
+            _task_traces[trace.task] = trace
+    token = _current.set(trace)
+    if trace.loop is not None:
+        from async_audit.instruments import watchdog
+
+        watchdog.watch_current_loop()
+    return trace, token
+
+
+def finish_trace(trace: Trace, token: Token[Trace | None] | None = None) -> Trace:
+    global _active_count
+    if trace.t1 is not None:
+        return trace
+    trace.t1 = time.perf_counter()
+    if threading.get_ident() == trace.thread:
+        trace.owner_cpu = time.thread_time() - trace.cpu0
+    if token is not None:
+        try:
+            _current.reset(token)
+        except ValueError:
+            # Finished from another context (e.g. a response streamed by another task).
+            _current.set(None)
+    with _registry_lock:
+        peers = _active_by_thread.get(trace.thread)
+        if peers is not None:
+            peers.discard(trace)
+            if not peers:
+                del _active_by_thread[trace.thread]
+        _active_count -= 1
+        if trace.task is not None and _task_traces.get(trace.task) is trace:
+            del _task_traces[trace.task]
+    return trace
+
+
+def tag(key: str, value: Any) -> None:
+    """Attach a label to the current trace, if any (e.g. a tenant or feature flag)."""
+    trace = _current.get()
+    if trace is not None:
+        trace.tags[key] = value
+
+
+def instrument_error(trace: Trace | None = None) -> None:
+    """Count an error inside an instrument; the host's call goes on untouched."""
+    global _errors, _error_logged
+    _errors += 1
+    if trace is not None:
+        trace.errors += 1
+    if not _error_logged:
+        _error_logged = True
+        logger.warning("async_audit: an instrument failed and was skipped", exc_info=True)
+
+
+def instrument_errors() -> int:
+    return _errors
+
+
+@contextlib.contextmanager
+def traced(label: str = "", max_events: int | None = None) -> Iterator[Trace]:
+    """``with traced() as trace:`` around sync or async code."""
+    trace, token = start_trace(label, max_events)
+    try:
+        yield trace
+    finally:
+        finish_trace(trace, token)

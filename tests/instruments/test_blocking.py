@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from async_audit.trace import traced
+from tests.helpers import run_traced
+from tests.testapp import views
+
+pytestmark = pytest.mark.usefixtures("installed")
+
+
+def _line_of(func, text: str) -> int:
+    import inspect
+
+    lines, first = inspect.getsourcelines(func)
+    return first + next(i for i, line in enumerate(lines) if text in line)
+
+
+def test_sleep_in_an_async_view_is_recorded_with_the_views_line():
+    trace, response = run_traced("/async-sleep/")
+    assert response.status == 200
+    (call,) = [b for b in trace.blocking_calls if b.call == "time.sleep"]
+    assert call.category == "sleep" and call.on_loop
+    assert call.duration >= 0.03
+    assert call.site == (views.__file__, _line_of(views.async_sleep, "time.sleep"), "async_sleep")
+    assert call.stack[0][2] == "async_sleep"
+
+
+def test_the_same_sleep_in_a_sync_view_is_not_a_blocking_call():
+    trace, response = run_traced("/sync-sleep/")
+    assert response.status == 200
+    assert trace.blocking_calls == []
+
+
+def test_blocking_calls_inside_sync_to_async_are_not_on_the_loop():
+    async def main():
+        with traced() as trace:
+            await sync_to_async(time.sleep)(0.01)
+        return trace
+
+    assert asyncio.run(main()).blocking_calls == []
+
+
+def test_file_and_socket_io_on_the_loop_are_recorded_but_nonblocking_sockets_are_not(
+    tmp_path, upstream
+):
+    path = tmp_path / "f.txt"
+    path.write_text("x")
+    port = int(upstream.rsplit(":", 1)[1])
+
+    async def main():
+        with traced() as trace:
+            with open(path) as f:
+                f.read()
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET /echo/x HTTP/1.0\r\n\r\n")
+            sock.recv(10)
+            sock.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /echo/y HTTP/1.0\r\n\r\n")
+            await reader.read()
+            writer.close()
+        return trace
+
+    calls = [b.call for b in asyncio.run(main()).blocking_calls]
+    assert calls[0] == "open"
+    assert "socket.sendall" in calls and "socket.recv" in calls
+    assert all(c not in ("socket.send", "socket.recv_into") for c in calls)  # asyncio's own I/O
+
+
+def test_untraced_blocking_calls_record_nothing():
+    async def main():
+        time.sleep(0.001)
+
+    asyncio.run(main())  # must simply work

@@ -9,7 +9,6 @@ from django.core.checks import CheckMessage, Error, register
 
 from async_audit import conf
 
-
 _HINT = "See the settings table in the django-async-audit README."
 
 

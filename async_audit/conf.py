@@ -37,20 +37,34 @@ def _str(v: Any) -> bool:
 
 
 _KEYS: dict[str, _Key] = {
-    "SAMPLE_RATE": _Key(0.01, _fraction, "share of requests the sampling middleware traces (0.0-1.0)"),
-    "SAMPLE_SINK": _Key("database", lambda v: v in ("database", "none"), "where samples go: 'database' or 'none'"),
+    "SAMPLE_RATE": _Key(
+        0.01, _fraction, "share of requests the sampling middleware traces (0.0-1.0)"
+    ),
+    "SAMPLE_SINK": _Key(
+        "database", lambda v: v in ("database", "none"), "where samples go: 'database' or 'none'"
+    ),
     "SAMPLE_DB_ALIAS": _Key("default", _str, "database alias that stores samples"),
     "RETENTION_DAYS": _Key(7, _positive_int, "days stored samples are kept"),
-    "MAX_EVENTS_PER_TRACE": _Key(5000, _positive_int, "events kept per trace; more are counted as dropped"),
+    "MAX_EVENTS_PER_TRACE": _Key(
+        5000, _positive_int, "events kept per trace; more are counted as dropped"
+    ),
     "LOOP_LAG_MS": _Key(50.0, _non_negative, "event loop stall that the watchdog records (AA302)"),
     "WATCHDOG_INTERVAL_MS": _Key(10.0, _non_negative, "how often the watchdog checks the loop"),
-    "BLOCKING_MIN_MS": _Key(0.0, _non_negative, "on-loop blocking calls shorter than this are ignored"),
+    "BLOCKING_MIN_MS": _Key(
+        0.0, _non_negative, "on-loop blocking calls shorter than this are ignored"
+    ),
     "HOPS_PER_REQUEST": _Key(20, _positive_int, "hops per request above which AA303 fires"),
     "HOP_SHARE": _Key(0.3, _fraction, "share of wall time in hops above which AA303 fires"),
     "QUEUE_WAIT_MS": _Key(5.0, _non_negative, "hop queue wait above which AA304 fires"),
-    "IO_SHARE": _Key(0.5, _fraction, "I/O share of wall time above which a sync view is I/O-bound (AA305)"),
-    "IO_MS": _Key(20.0, _non_negative, "absolute I/O time above which a sync view is I/O-bound (AA305)"),
-    "FANOUT_MIN_CALLS": _Key(2, _positive_int, "sequential independent outbound calls that make a fan-out (AA306)"),
+    "IO_SHARE": _Key(
+        0.5, _fraction, "I/O share of wall time above which a sync view is I/O-bound (AA305)"
+    ),
+    "IO_MS": _Key(
+        20.0, _non_negative, "absolute I/O time above which a sync view is I/O-bound (AA305)"
+    ),
+    "FANOUT_MIN_CALLS": _Key(
+        2, _positive_int, "sequential independent outbound calls that make a fan-out (AA306)"
+    ),
     "FANOUT_MIN_MS": _Key(10.0, _non_negative, "time the overlap would save before AA306 fires"),
 }
 
@@ -72,7 +86,10 @@ def validate(value: object) -> list[tuple[str, str]]:
         if key is None:
             known = ", ".join(sorted(_KEYS))
             problems.append(
-                ("async_audit.E001", f"ASYNC_AUDIT has an unknown key {name!r}; known keys: {known}.")
+                (
+                    "async_audit.E001",
+                    f"ASYNC_AUDIT has an unknown key {name!r}; known keys: {known}.",
+                )
             )
         elif not key.check(v):
             problems.append(

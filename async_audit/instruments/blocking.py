@@ -77,19 +77,31 @@ TARGETS: list[tuple[Any, str, str, str, bool]] = [
     (threading.Condition, "wait", "threading.Condition.wait", "lock", False),
     (threading.Semaphore, "acquire", "threading.Semaphore.acquire", "lock", False),
     (threading.Thread, "join", "threading.Thread.join", "lock", False),
+    # Waits for the new thread to run: asgiref starts one per ASGI request for sync code.
+    (threading.Thread, "start", "threading.Thread.start", "thread", False),
     (queue.Queue, "get", "queue.Queue.get", "lock", False),
     (concurrent.futures.Future, "result", "concurrent.futures.Future.result", "lock", False),
 ]
 
 
+def _cannot_wait(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """A wait called in its non-waiting form: ``acquire(False)``, ``get(block=False)``,
+    ``wait(0)``, ``result(timeout=0)``. Its duration is GIL contention, not blocking."""
+    values = [*args[1:], kwargs.get("blocking"), kwargs.get("block"), kwargs.get("timeout")]
+    return any(v is False or (type(v) in (int, float) and v == 0) for v in values)
+
+
 def _make(call: str, category: str, is_socket: bool) -> Any:
-    floor = _WAIT_MIN_SECONDS if category == "lock" else 0.0
+    floor = _WAIT_MIN_SECONDS if category in ("lock", "thread") else 0.0
+    is_wait = category == "lock"
 
     def make(original: Any) -> Any:
         @functools.wraps(original)
         def blocking(*args: Any, **kwargs: Any) -> Any:
             trace = _current.get()
             if trace is None or _get_loop() is None or getattr(_local, "busy", False):
+                return original(*args, **kwargs)
+            if is_wait and _cannot_wait(args, kwargs):
                 return original(*args, **kwargs)
             if is_socket:
                 try:

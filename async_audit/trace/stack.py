@@ -108,10 +108,12 @@ def call_site(frame: FrameType | None, max_depth: int = 64) -> Frame | None:
 
 
 def capture_stack(frame: FrameType | None, limit: int = 40) -> list[Frame]:
-    """Innermost first, this package's own frames left out."""
+    """Innermost first, up to the request's boundary; this package's own frames left out."""
     out: list[Frame] = []
     while frame is not None and len(out) < limit:
         code = frame.f_code
+        if code in _boundaries:
+            break
         if not _is_own(code):
             out.append((code.co_filename, frame.f_lineno, code.co_name))
         frame = frame.f_back

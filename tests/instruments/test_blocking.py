@@ -78,3 +78,18 @@ def test_untraced_blocking_calls_record_nothing():
         time.sleep(0.001)
 
     asyncio.run(main())  # must simply work
+
+
+def test_waits_are_recorded_only_when_they_could_really_wait():
+    import threading
+
+    event = threading.Event()
+
+    async def main():
+        with traced() as trace:
+            event.wait(0)  # the non-waiting form: never a blocking call
+            event.wait(0.01)  # waits 10 ms on the loop
+        return trace
+
+    calls = [b.call for b in asyncio.run(main()).blocking_calls]
+    assert calls.count("threading.Event.wait") == 1

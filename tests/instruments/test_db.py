@@ -30,7 +30,11 @@ def test_orm_queries_are_recorded_with_fingerprint_alias_and_no_parameters():
 
 @pytest.mark.django_db
 def test_a_failing_query_is_recorded_and_the_error_reaches_the_caller():
-    with traced() as trace, pytest.raises(Exception) as excinfo, connections["default"].cursor() as cursor:
+    with (
+        traced() as trace,
+        pytest.raises(Exception) as excinfo,
+        connections["default"].cursor() as cursor,
+    ):
         cursor.execute("SELECT * FROM no_such_table")
     (query,) = trace.queries
     assert query.error == type(excinfo.value).__name__

@@ -46,10 +46,6 @@ def _is_stdlib(filename: str) -> bool:
     return filename.startswith(_STDLIB_DIRS) and not filename.startswith(_SITE_DIRS)
 
 
-_code_is_library: dict[CodeType, bool] = {}
-_code_is_own: dict[CodeType, bool] = {}
-
-
 def is_library_file(filename: str) -> bool:
     """Django, asgiref, this package, or the standard library."""
     return filename.startswith((_OWN_DIR, _DJANGO_DIR, _ASGIREF_DIR)) or _is_stdlib(filename)
@@ -59,11 +55,7 @@ def _is_plumbing(filename: str) -> bool:
     return filename.startswith((_OWN_DIR, _ASGIREF_DIR)) or _is_stdlib(filename)
 
 
-def _is_library(code: CodeType) -> bool:
-    hit = _code_is_library.get(code)
-    if hit is None:
-        hit = _code_is_library[code] = is_library_file(code.co_filename)
-    return hit
+_code_is_own: dict[CodeType, bool] = {}
 
 
 def _is_own(code: CodeType) -> bool:
@@ -83,7 +75,26 @@ def mark_boundary(func: Any) -> Any:
     code = getattr(func, "__code__", None)
     if code is not None:
         _boundaries.add(code)
+        _code_class.pop(code, None)
     return func
+
+
+# Frame classes, cached per code object: one dict lookup per frame on the hot path.
+_USER, _DJANGO, _PLUMBING, _BOUNDARY = 0, 1, 2, 3
+_code_class: dict[CodeType, int] = {}
+
+
+def _classify(code: CodeType) -> int:
+    if code in _boundaries:
+        kind = _BOUNDARY
+    elif _is_plumbing(code.co_filename):
+        kind = _PLUMBING
+    elif is_library_file(code.co_filename):
+        kind = _DJANGO
+    else:
+        kind = _USER
+    _code_class[code] = kind
+    return kind
 
 
 def call_site(frame: FrameType | None, max_depth: int = 64) -> Frame | None:
@@ -96,11 +107,14 @@ def call_site(frame: FrameType | None, max_depth: int = 64) -> Frame | None:
     depth = 0
     while frame is not None and depth < max_depth:
         code = frame.f_code
-        if code in _boundaries:
-            break
-        if not _is_library(code):
+        kind = _code_class.get(code)
+        if kind is None:
+            kind = _classify(code)
+        if kind == _USER:
             return (code.co_filename, frame.f_lineno, code.co_name)
-        if fallback is None and not _is_plumbing(code.co_filename):
+        if kind == _BOUNDARY:
+            break
+        if kind == _DJANGO and fallback is None:
             fallback = (code.co_filename, frame.f_lineno, code.co_name)
         frame = frame.f_back
         depth += 1

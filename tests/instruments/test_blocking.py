@@ -34,7 +34,9 @@ def test_sleep_in_an_async_view_is_recorded_with_the_views_line():
 def test_the_same_sleep_in_a_sync_view_is_not_a_blocking_call():
     trace, response = run_traced("/sync-sleep/")
     assert response.status == 200
-    assert trace.blocking_calls == []
+    # Only asgiref's start of the request's thread may wait on the loop; nothing of the view.
+    assert [b.call for b in trace.blocking_calls if b.call != "threading.Thread.start"] == []
+    assert all(b.site is None for b in trace.blocking_calls)
 
 
 def test_blocking_calls_inside_sync_to_async_are_not_on_the_loop():

@@ -1,0 +1,179 @@
+"""Per-event tracing cost and the cost of untraced requests, as ratios in one run.
+
+    python bench/trace_costs.py [--rounds 7] [--n 2000]
+
+Three variants, interleaved round by round so machine noise hits them alike:
+  off       no instruments installed
+  idle      instruments installed, nothing traced (what every untraced request pays)
+  traced    instruments installed, every operation inside a trace
+Each figure is the median over rounds. Per-event cost = (traced - off) per operation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from asgiref.sync import sync_to_async  # noqa: E402
+from django.core.cache import caches  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from async_audit import instruments  # noqa: E402
+from async_audit.asgi_client import asgi_request  # noqa: E402
+from async_audit.trace import traced  # noqa: E402
+from tests.helpers import asgi_app  # noqa: E402
+
+VARIANTS = ("off", "idle", "traced")
+
+
+class _Quiet(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _set_variant(variant: str) -> None:
+    if variant == "off":
+        instruments.uninstall()
+    else:
+        instruments.install()
+
+
+def _timed(variant: str, body: Callable[[], None]) -> float:
+    _set_variant(variant)
+    if variant == "traced":
+        with traced():
+            t = time.perf_counter()
+            body()
+            return time.perf_counter() - t
+    t = time.perf_counter()
+    body()
+    return time.perf_counter() - t
+
+
+def _timed_async(variant: str, body: Callable[[], object]) -> float:
+    async def run() -> float:
+        if variant == "traced":
+            with traced():
+                t = time.perf_counter()
+                await body()  # type: ignore[misc]
+                return time.perf_counter() - t
+        t = time.perf_counter()
+        await body()  # type: ignore[misc]
+        return time.perf_counter() - t
+
+    _set_variant(variant)
+    return asyncio.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--n", type=int, default=2000, help="operations per round")
+    args = parser.parse_args()
+    n, rounds = args.n, args.rounds
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/x"
+    connection.ensure_connection()
+    cache = caches["default"]
+    app = asgi_app()
+    noop = sync_to_async(lambda: None)
+
+    async def hops() -> None:
+        for _ in range(n):
+            await noop()
+
+    def queries() -> None:
+        with connection.cursor() as cursor:
+            for _ in range(n):
+                cursor.execute("SELECT 1")
+
+    def http_calls() -> None:
+        for _ in range(n // 10):
+            with urllib.request.urlopen(url) as r:
+                r.read()
+
+    def cache_calls() -> None:
+        for _ in range(n):
+            cache.get("k")
+
+    async def blocking_calls() -> None:
+        for _ in range(n):
+            time.sleep(0)
+
+    def requests(path: str) -> Callable[[], object]:
+        async def run() -> None:
+            for _ in range(n // 20):
+                await asgi_request(app, path)
+
+        return run
+
+    cases: list[tuple[str, int, Callable[[str], float]]] = [
+        ("hop (sync_to_async)", n, lambda v: _timed_async(v, hops)),
+        ("query (sqlite SELECT 1)", n, lambda v: _timed(v, queries)),
+        ("outbound HTTP (urllib, loopback)", n // 10, lambda v: _timed(v, http_calls)),
+        ("cache get (locmem)", n, lambda v: _timed(v, cache_calls)),
+        ("blocking call on loop (time.sleep(0))", n, lambda v: _timed_async(v, blocking_calls)),
+        (
+            "request, async view, 7 middleware",
+            n // 20,
+            lambda v: _timed_async(v, requests("/async/")),
+        ),
+        (
+            "request, sync view, 7 middleware",
+            n // 20,
+            lambda v: _timed_async(v, requests("/sync/")),
+        ),
+    ]
+    results: dict[str, dict[str, list[float]]] = {
+        name: {v: [] for v in VARIANTS} for name, _, _ in cases
+    }
+    for name, ops, run in cases:
+        run("off")  # warm-up
+    for r in range(rounds):
+        for name, ops, run in cases:
+            order = VARIANTS if r % 2 == 0 else tuple(reversed(VARIANTS))
+            for variant in order:
+                results[name][variant].append(run(variant) / ops * 1e6)
+    instruments.uninstall()
+    server.shutdown()
+
+    print(f"python {sys.version.split()[0]}, django {django.get_version()}, {os.cpu_count()} cores, "
+          f"{rounds} interleaved rounds, medians")  # fmt: skip
+    header = f"{'operation':40} {'off us':>9} {'idle us':>9} {'traced us':>10} {'idle/off':>9} {'traced/off':>10} {'cost us':>8}"
+    print(header)
+    print("-" * len(header))
+    for name, _, _ in cases:
+        off, idle, tr = (statistics.median(results[name][v]) for v in VARIANTS)
+        print(
+            f"{name:40} {off:9.2f} {idle:9.2f} {tr:10.2f} {idle / off:9.3f} {tr / off:10.3f} {tr - off:8.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

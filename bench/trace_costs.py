@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -153,7 +153,7 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {
         name: {v: [] for v in VARIANTS} for name, _, _ in cases
     }
-    for name, ops, run in cases:
+    for _name, _ops, run in cases:
         run("off")  # warm-up
     for r in range(rounds):
         for name, ops, run in cases:

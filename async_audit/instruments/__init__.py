@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from async_audit.instruments import blocking, cache, db, hops, http, watchdog
+from async_audit.instruments import blocking, cache, db, errors, hops, http, watchdog
 from async_audit.instruments._patch import Patches
 
 __all__ = ["install", "installed", "uninstall"]
@@ -38,6 +38,7 @@ def install() -> bool:
             cache.install(patches)
             blocking.install(patches, min_ms=float(conf.get("BLOCKING_MIN_MS")))
             db.install()
+            errors.install()
             watchdog.start(
                 interval_ms=float(conf.get("WATCHDOG_INTERVAL_MS")),
                 threshold_ms=float(conf.get("LOOP_LAG_MS")),
@@ -45,6 +46,7 @@ def install() -> bool:
         except BaseException:
             patches.restore()
             db.uninstall()
+            errors.uninstall()
             watchdog.stop()
             raise
         _patches = patches
@@ -59,6 +61,7 @@ def uninstall() -> bool:
             return False
         watchdog.stop()
         db.uninstall()
+        errors.uninstall()
         _patches.restore()
         _patches = None
         return True

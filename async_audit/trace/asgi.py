@@ -14,7 +14,7 @@ from typing import Any
 from async_audit.trace.core import Trace, finish_trace, instrument_error, start_trace
 from async_audit.trace.stack import mark_boundary
 
-__all__ = ["TracedASGIApp", "describe_route"]
+__all__ = ["TracedASGIApp", "describe_route", "view_is_async"]
 
 logger = logging.getLogger("async_audit")
 
@@ -22,6 +22,16 @@ Scope = dict[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+def view_is_async(view: Any) -> bool:
+    """What Django's handler checks: an async function, or a CBV with async handlers."""
+    from asgiref.sync import iscoroutinefunction
+
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None and hasattr(view_class, "view_is_async"):
+        return bool(view_class.view_is_async)
+    return iscoroutinefunction(view)
 
 
 def describe_route(trace: Trace, path: str, urlconf: str | None = None) -> None:
@@ -34,6 +44,7 @@ def describe_route(trace: Trace, path: str, urlconf: str | None = None) -> None:
         return
     trace.route = match.route
     trace.view = match._func_path
+    trace.view_is_async = view_is_async(match.func)
 
 
 class TracedASGIApp:

@@ -29,6 +29,7 @@ from async_audit.trace.events import (
     HttpCall,
     LoopLag,
     Query,
+    RaisedException,
 )
 
 __all__ = [
@@ -90,6 +91,7 @@ class Trace:
         "task",
         "thread",
         "view",
+        "view_is_async",
     )
 
     def __init__(self, label: str = "", max_events: int = DEFAULT_MAX_EVENTS) -> None:
@@ -113,6 +115,7 @@ class Trace:
         self.shared_thread = False
         self.route: str | None = None
         self.view: str | None = None
+        self.view_is_async: bool | None = None
         self.status: int | None = None
 
     def add(self, event: Event) -> None:
@@ -160,6 +163,10 @@ class Trace:
         return self.of_kind(LoopLag)
 
     @property
+    def exceptions(self) -> list[RaisedException]:
+        return self.of_kind(RaisedException)
+
+    @property
     def hop_cpu(self) -> float:
         """CPU time of the worker threads that ran this request's sync code."""
         return sum(h.cpu or 0.0 for h in self.hops if not h.nested and h.run_thread != self.thread)
@@ -182,9 +189,12 @@ class Trace:
         cache = self.cache_calls
         blocking = self.blocking_calls
         waits = [h.queue_wait for h in hops if h.queue_wait is not None]
+        top = [h for h in hops if not h.nested]
         return {
             "hops": len(hops),
-            "hop_ms": _ms(sum(h.duration for h in hops if not h.nested)),
+            # What hopping itself cost: time in hops minus the time their function ran.
+            "hop_ms": _ms(sum(h.overhead for h in top)),
+            "hop_total_ms": _ms(sum(h.duration for h in top)),
             "hop_queue_wait_ms": _ms(sum(waits)),
             "hop_queue_wait_max_ms": _ms(max(waits, default=0.0)),
             "queries": len(queries),
@@ -196,6 +206,7 @@ class Trace:
             "blocking_calls": len(blocking),
             "blocking_ms": _ms(sum(b.duration for b in blocking)),
             "loop_lags": len(self.loop_lags),
+            "exceptions": [e.type_name for e in self.exceptions],
             "dropped_events": self.dropped,
             "instrument_errors": self.errors,
         }

@@ -19,6 +19,7 @@ __all__ = [
     "HttpCall",
     "LoopLag",
     "Query",
+    "RaisedException",
 ]
 
 # (filename, line number, function name): cheap to capture, JSON-safe as a list.
@@ -59,6 +60,13 @@ class Hop(Event):
     @property
     def queue_wait(self) -> float | None:
         return None if self.run_start is None else max(0.0, self.run_start - self.start)
+
+    @property
+    def overhead(self) -> float:
+        """Time the hop cost beyond its function's own run (all of it for async_to_sync)."""
+        if self.run_start is None or self.run_end is None:
+            return self.duration if self.direction == "sync_to_async" else 0.0
+        return max(0.0, self.duration - (self.run_end - self.run_start))
 
 
 @dataclass(slots=True, eq=False)
@@ -109,5 +117,18 @@ class LoopLag(Event):
     """The loop did not tick for longer than the threshold (seen by the watchdog)."""
 
     kind: ClassVar[str] = "loop_lag"
+    site: Frame | None = None
+    stack: list[Frame] = field(default_factory=list)
+
+
+@dataclass(slots=True, eq=False)
+class RaisedException(Event):
+    """An exception Django turned into an error response (``got_request_exception``).
+
+    Only the type's dotted name and where it was raised: messages may hold user data.
+    """
+
+    kind: ClassVar[str] = "exception"
+    type_name: str = ""
     site: Frame | None = None
     stack: list[Frame] = field(default_factory=list)

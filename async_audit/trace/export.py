@@ -13,6 +13,7 @@ from async_audit.trace.events import (
     HttpCall,
     LoopLag,
     Query,
+    RaisedException,
 )
 from async_audit.trace.sql import fingerprint
 
@@ -43,6 +44,7 @@ def event_to_dict(trace: Trace, e: Event, include_sql: bool = False) -> dict[str
             if e.run_start is None or e.run_end is None
             else _ms(e.run_end - e.run_start),
             cpu_ms=None if e.cpu is None else _ms(e.cpu),
+            overhead_ms=_ms(e.overhead),
             run_thread=e.run_thread,
             nested=e.nested,
             error=e.error,
@@ -69,9 +71,11 @@ def event_to_dict(trace: Trace, e: Event, include_sql: bool = False) -> dict[str
         )
     elif isinstance(e, CacheCall):
         d.update(backend=e.backend, alias=e.alias, op=e.op, hit=e.hit, error=e.error)
-    elif isinstance(e, (BlockingCall, LoopLag)):
+    elif isinstance(e, (BlockingCall, LoopLag, RaisedException)):
         if isinstance(e, BlockingCall):
             d.update(call=e.call, category=e.category)
+        elif isinstance(e, RaisedException):
+            d.update(type=e.type_name)
         d.update(site=list(e.site) if e.site else None, stack=[list(f) for f in e.stack])
     return d
 
@@ -87,6 +91,7 @@ def trace_to_dict(trace: Trace, include_sql: bool = False) -> dict[str, Any]:
         "shared_thread": trace.shared_thread,
         "route": trace.route,
         "view": trace.view,
+        "view_is_async": trace.view_is_async,
         "status": trace.status,
         "tags": dict(trace.tags),
         "summary": trace.summary(),

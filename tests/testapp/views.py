@@ -67,3 +67,9 @@ async def async_tagged(request: HttpRequest, rid: int) -> HttpResponse:
     await _client.get(f"{_upstream()}/echo/{rid}?secret=s{rid}")
     time.sleep(0.002)  # a blocking call on the loop, for the trace to catch
     return HttpResponse(str(rid))
+
+
+async def async_sync_orm(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth.models import User
+
+    return HttpResponse(str(User.objects.count()))  # sync ORM on the loop: raises

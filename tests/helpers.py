@@ -31,3 +31,14 @@ async def traced_request(path: str) -> tuple[Trace, AsgiResponse]:
 
 def run_traced(path: str) -> tuple[Trace, AsgiResponse]:
     return asyncio.run(traced_request(path))
+
+
+def run_traced_many(path: str, n: int, warmup: int = 1) -> list[Trace]:
+    """``n`` requests on one event loop, as a server runs them, after ``warmup`` untimed ones."""
+
+    async def main() -> list[Trace]:
+        for _ in range(warmup):
+            await asgi_request(asgi_app(), path)
+        return [(await traced_request(path))[0] for _ in range(n)]
+
+    return asyncio.run(main())

@@ -105,10 +105,11 @@ def _make(call: str, category: str, is_socket: bool) -> Any:
                 return original(*args, **kwargs)
             if is_socket:
                 try:
-                    if args[0].gettimeout() == 0.0:
-                        return original(*args, **kwargs)
+                    nonblocking = args[0].gettimeout() == 0.0
                 except Exception:
-                    pass
+                    nonblocking = False
+                if nonblocking:  # asyncio's own I/O
+                    return original(*args, **kwargs)
             _local.busy = True  # inner patched calls (ssl -> socket, run -> wait) are one call
             start = _perf()
             try:

@@ -35,9 +35,6 @@ async def async_sleep(request: HttpRequest) -> HttpResponse:
 # Views for the concurrency test: each request tags itself with its id, and every event it
 # causes carries that id (in the SQL text, the upstream path), so a leak is visible.
 
-_client: httpx.AsyncClient | None = None
-
-
 def _upstream() -> str:
     return os.environ["AA_UPSTREAM"]
 
@@ -57,14 +54,11 @@ def sync_tagged(request: HttpRequest, rid: int) -> HttpResponse:
 
 
 async def async_tagged(request: HttpRequest, rid: int) -> HttpResponse:
-    global _client
     tag("rid", rid)
     await sync_to_async(_select, thread_sensitive=False)(rid)
     await asyncio.to_thread(_select, rid + 100000)
     await cache.aget(f"k{rid}")
-    if _client is None:
-        _client = httpx.AsyncClient(verify=False, limits=httpx.Limits(max_connections=500))
-    await _client.get(f"{_upstream()}/echo/{rid}?secret=s{rid}")
+    await _shared_client().get(f"{_upstream()}/echo/{rid}?secret=s{rid}")
     time.sleep(0.002)  # a blocking call on the loop, for the trace to catch
     return HttpResponse(str(rid))
 
@@ -73,3 +67,99 @@ async def async_sync_orm(request: HttpRequest) -> HttpResponse:
     from django.contrib.auth.models import User
 
     return HttpResponse(str(User.objects.count()))  # sync ORM on the loop: raises
+
+
+# Pairs of equivalent endpoints (sync, and its async rewrite) on which the verdicts'
+# predictions are checked, plus views that each show one runtime finding.
+
+FANOUT_MS, SLOW_MS, CPU_LOOPS = 60, 80, 300_000
+
+
+def _get_sync(path: str) -> None:
+    with urllib.request.urlopen(f"{_upstream()}{path}") as response:
+        response.read()
+
+
+async def _get_async(client: httpx.AsyncClient, path: str) -> None:
+    (await client.get(f"{_upstream()}{path}")).raise_for_status()
+
+
+def _burn() -> int:
+    total = 0
+    for i in range(CPU_LOOPS):
+        total += i * i % 7
+    return total
+
+
+def fanout_sync(request: HttpRequest) -> HttpResponse:
+    for i in range(3):
+        _get_sync(f"/slow/{FANOUT_MS}/{i}")
+    return HttpResponse("fanout")
+
+
+_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+
+def _shared_client() -> httpx.AsyncClient:
+    # One client per event loop (tests run one loop per request): making one per request
+    # builds an SSL context on the loop (~100 ms here), which the watchdog reports as a stall.
+    loop = asyncio.get_running_loop()
+    if loop not in _clients:
+        _clients[loop] = httpx.AsyncClient(limits=httpx.Limits(max_connections=500))
+    return _clients[loop]
+
+
+async def fanout_async(request: HttpRequest) -> HttpResponse:
+    client = _shared_client()
+    await asyncio.gather(*(_get_async(client, f"/slow/{FANOUT_MS}/{i}") for i in range(3)))
+    return HttpResponse("fanout")
+
+
+def slow_sync(request: HttpRequest) -> HttpResponse:
+    _get_sync(f"/slow/{SLOW_MS}/one")
+    return HttpResponse("slow")
+
+
+async def slow_async(request: HttpRequest) -> HttpResponse:
+    await _get_async(_shared_client(), f"/slow/{SLOW_MS}/one")
+    return HttpResponse("slow")
+
+
+def cpu_sync(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(str(_burn()))
+
+
+async def cpu_async(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(str(_burn()))
+
+
+def db_sync(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth.models import User
+
+    exists = User.objects.filter(username="nobody").exists()
+    return HttpResponse(f"{exists} {User.objects.count()}")
+
+
+async def db_async(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth.models import User
+
+    exists = await User.objects.filter(username="nobody").aexists()
+    return HttpResponse(f"{exists} {await User.objects.acount()}")
+
+
+async def one_orm_async(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth.models import User
+
+    return HttpResponse(str(await User.objects.acount()))
+
+
+async def hop_heavy_async(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth.models import User
+
+    counts = [await sync_to_async(User.objects.count)() for _ in range(8)]
+    return HttpResponse(str(sum(counts)))
+
+
+async def gathered_hops_async(request: HttpRequest) -> HttpResponse:
+    await asyncio.gather(*(sync_to_async(time.sleep)(0.015) for _ in range(3)))
+    return HttpResponse("gathered")

@@ -1,0 +1,269 @@
+"""From the traces of one route to its findings and verdict (AA301-AA308).
+
+Pure functions: no Django request machinery, no I/O. Decisions about the route's shape
+(I/O-bound, fan-out, keep sync, hop-heavy) use the median request; events that must not
+happen at all (a blocking call on the loop, SynchronousOnlyOperation) fire on any request.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from async_audit.findings import Finding
+from async_audit.verdicts.request import RequestFacts, facts
+from async_audit.verdicts.thresholds import Thresholds
+
+__all__ = ["VERDICTS", "RouteVerdict", "judge_route", "percentile"]
+
+VERDICTS = ("fix-first", "async-candidate", "hop-heavy", "keep-sync", "ok")
+
+_FIXES = {
+    "time.sleep": "await asyncio.sleep(...)",
+    "socket": "an async client (httpx.AsyncClient, aiohttp, redis.asyncio)",
+    "dns": "an async client, which resolves names off the loop",
+    "file": "await asyncio.to_thread(...) or sync_to_async around the file work",
+    "sqlite": "the ORM's async methods (aget, acount, ...)",
+    "subprocess": "asyncio.create_subprocess_exec(...)",
+    "lock": "an asyncio primitive, or sync_to_async around the waiting code",
+    "thread": "sync_to_async (which reuses the request's thread)",
+}
+
+
+@dataclass
+class RouteVerdict:
+    route: str | None
+    view: str | None
+    is_async: bool | None
+    verdict: str
+    findings: list[Finding] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0-100); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
+    return float(ordered[rank - 1])
+
+
+def _med(items: Sequence[RequestFacts], get: Callable[[RequestFacts], float]) -> float:
+    return float(statistics.median(get(f) for f in items)) if items else 0.0
+
+
+def _med_kind(items: Sequence[RequestFacts], kind: str) -> float:
+    return _med(items, lambda f: f.breakdown.io_by_kind.get(kind, 0.0))
+
+
+def _where(site: Any) -> str:
+    if not site:
+        return "an unknown place"
+    return (
+        f"{os.path.relpath(site[0]) if os.path.isabs(site[0]) else site[0]}:{site[1]} ({site[2]})"
+    )
+
+
+def _r(x: float) -> float:
+    return round(x, 2)
+
+
+def judge_route(traces: Sequence[dict[str, Any]], th: Thresholds | None = None) -> RouteVerdict:
+    th = th or Thresholds()
+    all_facts = [facts(t) for t in traces]
+    first = traces[0] if traces else {}
+    route, view = first.get("route"), first.get("view")
+    is_async = first.get("view_is_async")
+    target = view or route or "?"
+    out: list[Finding] = []
+
+    def add(code: str, severity: Any, message: str, evidence: dict[str, Any]) -> None:
+        out.append(Finding(code, severity, target, message, evidence, route=route, view=view))
+
+    n = len(all_facts)
+    wall = _med(all_facts, lambda f: f.breakdown.wall_ms)
+    io = _med(all_facts, lambda f: f.breakdown.io_ms)
+    cpu = _med(all_facts, lambda f: f.breakdown.cpu_ms)
+    awaitable = _med(all_facts, lambda f: f.awaitable_io_ms)
+    hop_ms = _med(all_facts, lambda f: f.breakdown.hop_ms)
+    hops = _med(all_facts, lambda f: f.breakdown.hops)
+    predicted = [f.predicted_async_ms for f in all_facts if f.predicted_async_ms is not None]
+    predicted_ms = float(statistics.median(predicted)) if predicted else None
+
+    # -- must-never-happen events, on any request ---------------------------------------
+    blocking: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for f in all_facts:
+        for b in f.user_blocking:
+            blocking.setdefault((b["call"], *(b.get("site") or ())), []).append(b)
+    for (call, *_), calls in sorted(
+        blocking.items(), key=lambda kv: -max(b["duration_ms"] for b in kv[1])
+    ):
+        worst = max(calls, key=lambda b: b["duration_ms"])
+        fix = _FIXES.get(call) or _FIXES.get(
+            worst.get("category", ""), "an async equivalent or sync_to_async"
+        )
+        add(
+            "AA301",
+            "error",
+            f"{call} blocked the event loop for {worst['duration_ms']:.1f} ms at {_where(worst.get('site'))}: "
+            f"every request on this worker waited. Use {fix}.",
+            {"call": call, "category": worst.get("category"), "duration_ms": worst["duration_ms"],
+             "occurrences": len(calls), "requests": n, "site": worst.get("site"), "stack": worst.get("stack", [])},
+        )  # fmt: skip
+    lags = [g for f in all_facts for g in f.uncovered_lags if g["duration_ms"] >= th.loop_lag_ms]
+    if lags:
+        worst = max(lags, key=lambda g: g["duration_ms"])
+        add(
+            "AA302",
+            "warning",
+            f"the event loop stalled {worst['duration_ms']:.0f} ms (sampled at {_where(worst.get('site'))}) on "
+            f"something no patch could name (C-extension I/O, a lock, long CPU work): move it off the loop "
+            f"with sync_to_async or asyncio.to_thread.",
+            {"duration_ms": worst["duration_ms"], "occurrences": len(lags), "requests": n,
+             "site": worst.get("site"), "stack": worst.get("stack", [])},
+        )  # fmt: skip
+    sync_only = [
+        e
+        for f in all_facts
+        for e in f.exceptions
+        if e.get("type", "").endswith("SynchronousOnlyOperation")
+    ]
+    if sync_only:
+        e = sync_only[0]
+        add(
+            "AA308",
+            "error",
+            f"SynchronousOnlyOperation raised at {_where(e.get('site'))}: sync ORM (or another async-unsafe call) "
+            f"from async code. Use the ORM's async methods (aget, acount, asave, ...) or wrap the work in "
+            f"sync_to_async.",
+            {
+                "occurrences": len(sync_only),
+                "requests": n,
+                "site": e.get("site"),
+                "stack": e.get("stack", []),
+            },
+        )
+
+    # -- the route's shape, from the median request ---------------------------------------
+    serial_calls = _med(all_facts, lambda f: len(f.serial_http))
+    saving = _med(all_facts, lambda f: f.fanout_saving_ms)
+    if serial_calls >= th.fanout_min_calls and saving >= th.fanout_min_ms:
+        sample = max(all_facts, key=lambda f: len(f.serial_http)).serial_http
+        calls = [{"method": c["method"], "host": c["host"], "path": c["path"], "duration_ms": c["duration_ms"]}
+                 for c in sample]  # fmt: skip
+        longest = max(c["duration_ms"] for c in sample)
+        fanout_pred = max(0.0, wall - saving)
+        hosts = ", ".join(sorted({c["host"] for c in sample}))
+        add(
+            "AA306",
+            "warning",
+            f"{len(sample)} outbound calls to {hosts} run one after another ({sum(c['duration_ms'] for c in sample):.0f} ms); "
+            f"if they do not depend on each other, gather them (asyncio.gather with httpx.AsyncClient"
+            f"{' in an async view' if is_async is False else ''}): ~{fanout_pred:.0f} ms instead of {wall:.0f} ms "
+            f"(the longest call is {longest:.0f} ms).",
+            {"calls": calls, "serial_ms": _r(sum(c["duration_ms"] for c in sample)), "longest_ms": _r(longest),
+             "wall_ms": _r(wall), "predicted_ms": _r(fanout_pred), "predicted_async_ms": _r(predicted_ms or fanout_pred)},
+        )  # fmt: skip
+    io_bound = (
+        is_async is False and awaitable >= th.io_ms and wall > 0 and awaitable / wall >= th.io_share
+    )
+    if io_bound:
+        add(
+            "AA305",
+            "warning",
+            f"sync view waiting on I/O {awaitable:.0f} of {wall:.0f} ms ({awaitable / wall:.0%}): rewritten async "
+            f"(async def, an async HTTP client such as httpx.AsyncClient, a* ORM methods) it would take "
+            f"~{predicted_ms or wall:.0f} ms and stop holding a worker thread for {awaitable:.0f} ms per request.",
+            {"io_ms": _r(io), "awaitable_io_ms": _r(awaitable), "cpu_ms": _r(cpu), "hop_ms": _r(hop_ms),
+             "wall_ms": _r(wall), "predicted_async_ms": _r(predicted_ms or wall),
+             "worker_ms_freed": _r(awaitable), "io_by_kind": all_facts[0].breakdown.io_by_kind if n else {}},
+        )  # fmt: skip
+    user_hops = _med(all_facts, lambda f: len(f.user_hops))
+    user_hop_share = _med(
+        all_facts,
+        lambda f: (
+            sum(h["duration_ms"] for h in f.user_hops) / f.breakdown.wall_ms
+            if f.breakdown.wall_ms
+            else 0.0
+        ),
+    )
+    if hops > th.hops_per_request or (
+        is_async and user_hops >= 2 and user_hop_share >= th.hop_share
+    ):
+        add(
+            "AA303",
+            "warning",
+            f"{hops:.0f} thread hops per request ({user_hops:.0f} made by the view, {user_hop_share:.0%} of the wall "
+            f"time inside them): "
+            + (
+                "this async view is a sync view paying extra: make it sync, or do its sync work in one "
+                "sync_to_async call, or cut the calls (one aget with select_related instead of several)."
+                if is_async
+                else "make the middleware that hop dual-mode (see AA101/AA102) so requests stop paying them."
+            ),
+            {"hops": hops, "view_hops": user_hops, "hop_ms": _r(hop_ms), "view_hop_share": _r(user_hop_share),
+             "wall_ms": _r(wall)},
+        )  # fmt: skip
+    queue_wait = _med(all_facts, lambda f: f.max_queue_wait_ms)
+    if queue_wait >= th.queue_wait_ms:
+        add(
+            "AA304",
+            "warning",
+            f"hops waited up to {queue_wait:.1f} ms for the request's thread: thread-sensitive sync_to_async calls "
+            f"of one request run one at a time, so gathering them does not overlap them. Use "
+            f"sync_to_async(..., thread_sensitive=False) for thread-safe work, or do it in one sync function.",
+            {"max_queue_wait_ms": _r(queue_wait), "wall_ms": _r(wall)},
+        )
+    cpu_bound = wall > 0 and cpu / wall >= th.cpu_share
+    if is_async is False and not io_bound and not any(f.code == "AA306" for f in out):
+        reason = (
+            f"CPU-bound ({cpu:.0f} of {wall:.0f} ms on the CPU): async would run the same work on the event loop"
+            if cpu_bound
+            else f"little to wait for ({awaitable:.0f} ms of awaitable I/O, {io:.0f} ms of I/O in all, "
+            f"{_med(all_facts, lambda f: f.queries):.0f} queries): as an async view each ORM call becomes a hop"
+        )
+        add(
+            "AA307",
+            "info",
+            f"keep it sync: {reason}; predicted ~{predicted_ms or wall:.0f} ms async vs {wall:.0f} ms now.",
+            {"cpu_ms": _r(cpu), "io_ms": _r(io), "wall_ms": _r(wall), "predicted_async_ms": _r(predicted_ms or wall),
+             "cpu_bound": cpu_bound},
+        )  # fmt: skip
+
+    codes = {f.code for f in out}
+    if any(f.severity == "error" for f in out):
+        verdict = "fix-first"
+    elif codes & {"AA305", "AA306"}:
+        verdict = "async-candidate"
+    elif codes & {"AA303", "AA304", "AA302"}:
+        verdict = "hop-heavy"
+    elif "AA307" in codes:
+        verdict = "keep-sync"
+    else:
+        verdict = "ok"
+    walls = [f.breakdown.wall_ms for f in all_facts]
+    ios = [f.breakdown.io_ms for f in all_facts]
+    figures = {
+        "route": route,
+        "view": view,
+        "samples": n,
+        "p50_ms": _r(percentile(walls, 50)),
+        "p95_ms": _r(percentile(walls, 95)),
+        "io_ms": _r(io),
+        "cpu_ms": _r(cpu),
+        "io_share": _r(io / wall) if wall else 0.0,
+        "hops": hops,
+        "hop_ms": _r(hop_ms),
+        "blocking_calls": sum(len(f.user_blocking) for f in all_facts),
+        "verdict": verdict,
+        "is_async": is_async,
+        "p95_io_ms": _r(percentile(ios, 95)),
+        "predicted_async_ms": None if predicted_ms is None else _r(predicted_ms),
+        "io_by_kind": {k: _r(_med_kind(all_facts, k)) for k in ("http", "db", "cache", "file", "sleep", "other")},
+    }  # fmt: skip
+    return RouteVerdict(route, view, is_async, verdict, out, figures)

@@ -1,0 +1,1 @@
+"""The demo's views, one module per lesson; ``demo_site/shop/cases.py`` lists them all."""

@@ -35,6 +35,7 @@ async def async_sleep(request: HttpRequest) -> HttpResponse:
 # Views for the concurrency test: each request tags itself with its id, and every event it
 # causes carries that id (in the SQL text, the upstream path), so a leak is visible.
 
+
 def _upstream() -> str:
     return os.environ["AA_UPSTREAM"]
 

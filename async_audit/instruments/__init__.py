@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from async_audit.instruments import blocking, cache, db, errors, hops, http, watchdog
+from async_audit.instruments import blocking, cache, db, errors, hops, http, views, watchdog
 from async_audit.instruments._patch import Patches
 
 __all__ = ["install", "installed", "uninstall"]
@@ -36,6 +36,7 @@ def install() -> bool:
             hops.install(patches)
             http.install(patches)
             cache.install(patches)
+            views.install(patches)
             blocking.install(patches, min_ms=float(conf.get("BLOCKING_MIN_MS")))
             db.install()
             errors.install()

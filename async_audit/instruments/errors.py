@@ -43,6 +43,7 @@ def _on_exception(sender: Any, request: Any = None, **kwargs: Any) -> None:
                 thread=threading.get_ident(),
                 on_loop=False,
                 type_name=f"{cls.__module__}.{cls.__qualname__}",
+                message=str(exc)[:500],
                 site=first_user_frame(stack),
                 stack=stack[:40],
             )

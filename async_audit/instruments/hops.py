@@ -44,6 +44,10 @@ def target_name(func: Any) -> str:
             func = func.func
         elif isinstance(func, (SyncToAsync, AsyncToSync)):
             func = getattr(func, "func", None) or getattr(func, "awaitable", None)
+        elif "__wrapped__" in getattr(func, "__dict__", ()):
+            # functools.wraps: name what is wrapped (Django's handler wrappers hide the
+            # middleware instance there).
+            func = func.__dict__["__wrapped__"]
         else:
             break
     owner = getattr(func, "__self__", None)

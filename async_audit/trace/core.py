@@ -192,8 +192,9 @@ class Trace:
         top = [h for h in hops if not h.nested]
         return {
             "hops": len(hops),
-            # What hopping itself cost: time in hops minus the time their function ran.
-            "hop_ms": _ms(sum(h.overhead for h in top)),
+            # What hopping itself cost: time in hops minus the time their function ran. A
+            # nested hop's overhead falls inside its parent's run time, so all are summed.
+            "hop_ms": _ms(sum(h.overhead for h in hops)),
             "hop_total_ms": _ms(sum(h.duration for h in top)),
             "hop_queue_wait_ms": _ms(sum(waits)),
             "hop_queue_wait_max_ms": _ms(max(waits, default=0.0)),
@@ -211,11 +212,12 @@ class Trace:
             "instrument_errors": self.errors,
         }
 
-    def to_dict(self, include_sql: bool = False) -> dict[str, Any]:
-        """A JSON-safe copy. SQL is reduced to its fingerprint unless ``include_sql``."""
+    def to_dict(self, private: bool = False) -> dict[str, Any]:
+        """A JSON-safe copy, safe to store: SQL reduced to its fingerprint, no exception
+        messages. ``private=True`` keeps the raw SQL text and messages (never for storage)."""
         from async_audit.trace.export import trace_to_dict
 
-        return trace_to_dict(self, include_sql=include_sql)
+        return trace_to_dict(self, private=private)
 
 
 def _ms(seconds: float) -> float:

@@ -20,6 +20,7 @@ __all__ = [
     "LoopLag",
     "Query",
     "RaisedException",
+    "ViewCall",
 ]
 
 # (filename, line number, function name): cheap to capture, JSON-safe as a list.
@@ -130,5 +131,15 @@ class RaisedException(Event):
 
     kind: ClassVar[str] = "exception"
     type_name: str = ""
+    message: str = ""  # in memory only: exported with private=True, never stored
     site: Frame | None = None
     stack: list[Frame] = field(default_factory=list)
+
+
+@dataclass(slots=True, eq=False)
+class ViewCall(Event):
+    """The view itself ran from ``start`` to ``end`` (in its thread, for a sync view)."""
+
+    kind: ClassVar[str] = "view"
+    name: str = ""
+    is_async: bool = False

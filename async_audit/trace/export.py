@@ -14,6 +14,7 @@ from async_audit.trace.events import (
     LoopLag,
     Query,
     RaisedException,
+    ViewCall,
 )
 from async_audit.trace.sql import fingerprint
 
@@ -24,7 +25,7 @@ def _offset(trace: Trace, t: float | None) -> float | None:
     return None if t is None else _ms(t - trace.t0)
 
 
-def event_to_dict(trace: Trace, e: Event, include_sql: bool = False) -> dict[str, Any]:
+def event_to_dict(trace: Trace, e: Event, private: bool = False) -> dict[str, Any]:
     d: dict[str, Any] = {
         "kind": e.kind,
         "start_ms": _offset(trace, e.start),
@@ -57,7 +58,7 @@ def event_to_dict(trace: Trace, e: Event, include_sql: bool = False) -> dict[str
             many=e.many,
             error=e.error,
         )
-        if include_sql:
+        if private:
             d["sql"] = e.sql
     elif isinstance(e, HttpCall):
         d.update(
@@ -69,6 +70,8 @@ def event_to_dict(trace: Trace, e: Event, include_sql: bool = False) -> dict[str
             status=e.status,
             error=e.error,
         )
+    elif isinstance(e, ViewCall):
+        d.update(name=e.name, is_async=e.is_async)
     elif isinstance(e, CacheCall):
         d.update(backend=e.backend, alias=e.alias, op=e.op, hit=e.hit, error=e.error)
     elif isinstance(e, (BlockingCall, LoopLag, RaisedException)):
@@ -76,11 +79,13 @@ def event_to_dict(trace: Trace, e: Event, include_sql: bool = False) -> dict[str
             d.update(call=e.call, category=e.category)
         elif isinstance(e, RaisedException):
             d.update(type=e.type_name)
+            if private:
+                d["message"] = e.message
         d.update(site=list(e.site) if e.site else None, stack=[list(f) for f in e.stack])
     return d
 
 
-def trace_to_dict(trace: Trace, include_sql: bool = False) -> dict[str, Any]:
+def trace_to_dict(trace: Trace, private: bool = False) -> dict[str, Any]:
     return {
         "id": trace.id,
         "label": trace.label,
@@ -96,7 +101,6 @@ def trace_to_dict(trace: Trace, include_sql: bool = False) -> dict[str, Any]:
         "tags": dict(trace.tags),
         "summary": trace.summary(),
         "events": [
-            event_to_dict(trace, e, include_sql)
-            for e in sorted(trace.events, key=lambda e: e.start)
+            event_to_dict(trace, e, private) for e in sorted(trace.events, key=lambda e: e.start)
         ],
     }

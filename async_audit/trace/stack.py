@@ -135,7 +135,15 @@ def capture_stack(frame: FrameType | None, limit: int = 40) -> list[Frame]:
 
 
 def first_user_frame(stack: list[Frame]) -> Frame | None:
+    """The innermost frame of the project itself, else of any non-library code.
+
+    ``requests.get`` blocking in urllib3 is reported at the project line that called it:
+    that is the line to change.
+    """
+    fallback = None
     for f in stack:
         if not is_library_file(f[0]):
-            return f
-    return None
+            if not f[0].startswith(_SITE_DIRS):
+                return f
+            fallback = fallback or f
+    return fallback

@@ -66,16 +66,46 @@ def _is_view_hop(hop: dict[str, Any], view: str | None) -> bool:
     return ".as_view.<locals>.view" in target
 
 
-def _serial(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for c in calls:
-        overlaps = any(
-            o is not c and o["start_ms"] < c["end_ms"] and c["start_ms"] < o["end_ms"]
-            for o in calls
-        )
-        if not overlaps:
-            out.append(c)
-    return out
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return bool(a["start_ms"] < b["end_ms"] and b["start_ms"] < a["end_ms"])
+
+
+def _within(inner: dict[str, Any], outer: dict[str, Any]) -> bool:
+    return bool(outer["start_ms"] <= inner["start_ms"] and inner["end_ms"] <= outer["end_ms"])
+
+
+def _run_window(hop: dict[str, Any]) -> dict[str, Any]:
+    if hop.get("queue_wait_ms") is None or hop.get("run_ms") is None:
+        return hop
+    start = hop["start_ms"] + hop["queue_wait_ms"]
+    return {"start_ms": start, "end_ms": start + hop["run_ms"]}
+
+
+def _serial(calls: list[dict[str, Any]], hops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Outbound calls that ran one after another and could overlap.
+
+    Calls serialised only because their ``sync_to_async`` hops queued for the request's
+    thread were already gathered: that is AA304's advice, not a fan-out.
+    """
+    out = [c for c in calls if not any(o is not c and _overlap(o, c) for o in calls)]
+    # The hop whose function ran the call: its run window (after the queue wait) holds it.
+    hop_of: dict[int, dict[str, Any] | None] = {}
+    for c in out:
+        around = [h for h in hops if _within(c, _run_window(h))]
+        hop_of[id(c)] = max(around, key=lambda h: _run_window(h)["start_ms"]) if around else None
+    queued = set()
+    for c in out:
+        for d in out:
+            hc, hd = hop_of[id(c)], hop_of[id(d)]
+            if (
+                c is not d
+                and hc is not None
+                and hd is not None
+                and hc is not hd
+                and _overlap(hc, hd)
+            ):
+                queued.add(id(c))
+    return [c for c in out if id(c) not in queued]
 
 
 def facts(trace: dict[str, Any]) -> RequestFacts:
@@ -84,6 +114,7 @@ def facts(trace: dict[str, Any]) -> RequestFacts:
     top_s2a = [h for h in hops if not h.get("nested") and h.get("direction") == "sync_to_async"]
     overheads = [h.get("overhead_ms", 0.0) for h in top_s2a]
     view = trace.get("view")
+    windows = [e for e in events if e["kind"] == "view" and e.get("end_ms") is not None]
     view_hops = [h for h in top_s2a if _is_view_hop(h, view)]
     view_hop = max(view_hops, key=lambda h: h["duration_ms"]) if view_hops else None
     http = sorted((e for e in events if e["kind"] == "http"), key=lambda e: e["start_ms"])
@@ -94,12 +125,15 @@ def facts(trace: dict[str, Any]) -> RequestFacts:
         breakdown=breakdown(trace),
         is_async=trace.get("view_is_async"),
         http=http,
-        serial_http=_serial(http),
+        serial_http=_serial(http, [h for h in hops if h.get("end_ms") is not None]),
         queries=sum(e["kind"] == "query" for e in events),
         cache_calls=sum(e["kind"] == "cache" for e in events),
         hop_cost_ms=statistics.median(overheads) if overheads else 0.0,
         view_hop_overhead_ms=view_hop.get("overhead_ms", 0.0) if view_hop else 0.0,
-        user_hops=[h for h in hops if _is_user_site(h.get("site"))],
+        # The view's own hops: made while the view ran (older traces: by their call site).
+        user_hops=[h for h in hops if any(_within(h, w) for w in windows)]
+        if windows
+        else [h for h in hops if _is_user_site(h.get("site"))],
         user_blocking=[b for b in blocking if _is_user_site(b.get("site"))],
         framework_blocking=[b for b in blocking if not _is_user_site(b.get("site"))],
         uncovered_lags=[

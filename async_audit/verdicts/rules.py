@@ -96,24 +96,31 @@ def judge_route(traces: Sequence[dict[str, Any]], th: Thresholds | None = None) 
     predicted_ms = float(statistics.median(predicted)) if predicted else None
 
     # -- must-never-happen events, on any request ---------------------------------------
+    # One finding per place in the code: a requests.get shows up as connect + send + recv.
     blocking: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for f in all_facts:
         for b in f.user_blocking:
-            blocking.setdefault((b["call"], *(b.get("site") or ())), []).append(b)
-    for (call, *_), calls in sorted(
-        blocking.items(), key=lambda kv: -max(b["duration_ms"] for b in kv[1])
+            blocking.setdefault(tuple(b.get("site") or ()), []).append(b)
+    for site, calls in sorted(
+        blocking.items(), key=lambda kv: -sum(b["duration_ms"] for b in kv[1])
     ):
+        names = sorted(
+            {b["call"] for b in calls},
+            key=lambda c: -sum(b["duration_ms"] for b in calls if b["call"] == c),
+        )
         worst = max(calls, key=lambda b: b["duration_ms"])
-        fix = _FIXES.get(call) or _FIXES.get(
+        per_request = sum(b["duration_ms"] for b in calls) / n
+        fix = _FIXES.get(names[0]) or _FIXES.get(
             worst.get("category", ""), "an async equivalent or sync_to_async"
         )
         add(
             "AA301",
             "error",
-            f"{call} blocked the event loop for {worst['duration_ms']:.1f} ms at {_where(worst.get('site'))}: "
-            f"every request on this worker waited. Use {fix}.",
-            {"call": call, "category": worst.get("category"), "duration_ms": worst["duration_ms"],
-             "occurrences": len(calls), "requests": n, "site": worst.get("site"), "stack": worst.get("stack", [])},
+            f"{', '.join(names)} blocked the event loop for {per_request:.1f} ms per request at {_where(site)}: "
+            f"every other request on this worker waited. Use {fix}.",
+            {"calls": names, "category": worst.get("category"), "duration_ms": _r(per_request),
+             "longest_ms": worst["duration_ms"], "occurrences": len(calls), "requests": n, "site": list(site) or None,
+             "stack": worst.get("stack", [])},
         )  # fmt: skip
     lags = [g for f in all_facts for g in f.uncovered_lags if g["duration_ms"] >= th.loop_lag_ms]
     if lags:
@@ -236,11 +243,11 @@ def judge_route(traces: Sequence[dict[str, Any]], th: Thresholds | None = None) 
         )  # fmt: skip
 
     codes = {f.code for f in out}
-    if any(f.severity == "error" for f in out):
-        verdict = "fix-first"
+    if any(f.severity == "error" for f in out) or "AA302" in codes:
+        verdict = "fix-first"  # a stalled loop stalls every request on the worker
     elif codes & {"AA305", "AA306"}:
         verdict = "async-candidate"
-    elif codes & {"AA303", "AA304", "AA302"}:
+    elif codes & {"AA303", "AA304"}:
         verdict = "hop-heavy"
     elif "AA307" in codes:
         verdict = "keep-sync"

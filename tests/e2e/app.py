@@ -19,7 +19,7 @@ _out = open(os.environ["AA_TRACE_OUT"], "a", buffering=1)  # noqa: SIM115  # one
 
 
 def _write(trace: Trace) -> None:
-    _out.write(json.dumps(trace.to_dict(include_sql=True)) + "\n")
+    _out.write(json.dumps(trace.to_dict(private=True)) + "\n")
 
 
 app = TracedASGIApp(get_asgi_application(), _write)

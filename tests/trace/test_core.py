@@ -104,7 +104,7 @@ def test_to_dict_is_json_safe_and_hides_sql_unless_asked():
     hop = next(e for e in data["events"] if e["kind"] == "hop")
     assert hop["queue_wait_ms"] == 0.5
     assert data["summary"]["queries"] == 1 and data["summary"]["hops"] == 1
-    assert trace.to_dict(include_sql=True)["events"][1]["sql"].endswith("'alice-secret'")
+    assert trace.to_dict(private=True)["events"][1]["sql"].endswith("'alice-secret'")
 
 
 def test_finishing_twice_is_harmless():

@@ -1,0 +1,88 @@
+"""When the view itself runs: the window that tells a view's own hops and I/O from the
+middleware's.
+
+Django calls ``make_view_atomic(callback)`` just before calling the view (after the
+``process_view`` hooks), in both handlers. What it returns is wrapped, keeping the view's
+sync or async nature (Django decides how to call it from that), so the wrapper records
+the call wherever it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.handlers.base import BaseHandler
+
+from async_audit.instruments._patch import Patches
+from async_audit.instruments.hops import target_name
+from async_audit.trace.core import _current, instrument_error
+from async_audit.trace.events import ViewCall
+
+__all__ = ["install"]
+
+_perf = time.perf_counter
+
+
+def _timed(view: Any, trace: Any) -> Any:
+    name = target_name(view)
+
+    def record(start: float, is_async: bool) -> None:
+        try:
+            trace.add(
+                ViewCall(
+                    start=start,
+                    end=_perf(),
+                    thread=threading.get_ident(),
+                    on_loop=asyncio._get_running_loop() is not None,
+                    name=name,
+                    is_async=is_async,
+                )
+            )
+        except Exception:
+            instrument_error(trace)
+
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_view(*args: Any, **kwargs: Any) -> Any:
+            start = _perf()
+            try:
+                return await view(*args, **kwargs)
+            finally:
+                record(start, True)
+
+        return markcoroutinefunction(async_view)
+
+    @functools.wraps(view)
+    def sync_view(*args: Any, **kwargs: Any) -> Any:
+        start = _perf()
+        try:
+            return view(*args, **kwargs)
+        finally:
+            record(start, False)
+
+    return sync_view
+
+
+def _wrap_make_view_atomic(original: Any) -> Any:
+    def make_view_atomic(self: BaseHandler, view: Any) -> Any:
+        callback = original(self, view)
+        trace = _current.get()
+        if trace is None:
+            return callback
+        try:
+            return _timed(callback, trace)
+        except Exception:
+            instrument_error(trace)
+            return callback
+
+    return make_view_atomic
+
+
+def install(patches: Patches) -> None:
+    patches.wrap(BaseHandler, "make_view_atomic", _wrap_make_view_atomic)

@@ -1,0 +1,252 @@
+"""``manage.py async_audit``: the static audit, probes and stored samples, as one report.
+
+Exit status: 0 on success, 1 when ``--fail-on LEVEL`` finds a finding at LEVEL or above,
+2 on bad usage (flags, an unknown route, an unreachable database) with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import sys
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import Resolver404, resolve
+
+from async_audit import conf
+from async_audit.findings import SEVERITIES
+from async_audit.report import FORMATS, Palette, build_report, max_severity, render
+from async_audit.verdicts import Thresholds
+
+_SINCE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _usage(message: str) -> CommandError:
+    return CommandError(message, returncode=2)
+
+
+def parse_since(value: str) -> timedelta:
+    match = _SINCE.match(value.strip())
+    if not match:
+        raise _usage(f"--since {value!r}: expected a number and a unit, e.g. 30m, 12h, 7d, 2w")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _path_of(route: str) -> str | None:
+    """A URL path for a route that takes no arguments (regex routes: if they are literal)."""
+    path = route.removeprefix("^").removesuffix("$").replace("\\/", "/").replace("\\.", ".")
+    if re.search(r"[\\()\[\]{}*+?|^$<>]", path):
+        return None
+    return "/" + path
+
+
+class Command(BaseCommand):
+    help = (
+        "Audit how this project behaves under ASGI: the middleware chain, every view, probes "
+        "through the real ASGI application and stored samples, ranked into what to fix and what "
+        "to convert first."
+    )
+    # The system checks would run the static audit a second time and print it to stderr.
+    requires_system_checks: list[str] = []
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+
+        def error(message: str) -> None:
+            # One line, exit 2, whether run from the shell or from call_command().
+            if parser.called_from_command_line:
+                sys.stderr.write(f"{prog_name} {subcommand}: error: {message} (see --help)\n")
+                sys.exit(2)
+            raise _usage(message)
+
+        parser.error = error  # type: ignore[method-assign]
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--format", choices=FORMATS, default="text", help="output format (default: text)"
+        )
+        parser.add_argument(
+            "--output", metavar="FILE", help="write the report to FILE instead of stdout"
+        )
+        parser.add_argument(
+            "--probe",
+            metavar="PATH",
+            action="append",
+            default=[],
+            help="GET PATH through the ASGI app, traced (repeatable)",
+        )
+        parser.add_argument(
+            "--probe-all",
+            action="store_true",
+            help="probe every URL pattern that takes no arguments",
+        )
+        parser.add_argument("--no-samples", action="store_true", help="do not read stored samples")
+        parser.add_argument(
+            "--since", metavar="AGE", help="only samples newer than AGE (30m, 12h, 7d, 2w)"
+        )
+        parser.add_argument(
+            "--route",
+            metavar="PATTERN",
+            help="only this route (a glob over route patterns, e.g. 'api/*')",
+        )
+        parser.add_argument(
+            "--fail-on", choices=SEVERITIES, help="exit 1 when a finding is at this level or above"
+        )
+        parser.add_argument(
+            "--allow-network",
+            action="store_true",
+            help="let probed views connect beyond this machine",
+        )
+        parser.add_argument("--database", metavar="ALIAS", help="database alias holding the samples (default: ASYNC_AUDIT['SAMPLE_DB_ALIAS'])")  # fmt: skip
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        since = parse_since(options["since"]) if options["since"] else None
+        from async_audit.inventory import audit_static
+
+        static = audit_static().to_dict()
+        route_glob: str | None = options["route"]
+        if route_glob is not None:
+            known = [v["route"] for v in static["views"]]
+            if not any(fnmatch.fnmatchcase(r, route_glob) for r in known):
+                raise _usage(
+                    f"--route {route_glob!r}: no URL pattern matches (try one of: {', '.join(known[:5])} ...)"
+                )
+        notes: list[str] = []
+        paths = self._probe_paths(options["probe"], options["probe_all"], static, route_glob, notes)
+
+        probes = []
+        if paths:
+            from async_audit.probe import ProbeError, run_probes
+
+            try:
+                probes = run_probes(
+                    paths,
+                    allow_network=options["allow_network"],
+                    progress=self._progress(len(paths)),
+                )
+            except ProbeError as exc:
+                raise _usage(str(exc)) from exc
+            finally:
+                self._end_progress(len(paths))
+
+        samples: list[dict[str, Any]] = []
+        if not options["no_samples"]:
+            from async_audit.storage import read_samples
+
+            alias = options["database"] or conf.get("SAMPLE_DB_ALIAS")
+            samples, sample_notes = read_samples(alias, since=since, route_glob=route_glob)
+            notes.extend(sample_notes)
+
+        report = build_report(static, probes, samples, Thresholds.from_settings(), notes)
+        if route_glob is not None:
+            _filter_report(report, route_glob)
+        self._write(report, options["format"], options["output"])
+        self._gate(report, options["fail_on"])
+
+    # -- parts ---------------------------------------------------------------------------
+
+    def _probe_paths(
+        self,
+        explicit: list[str],
+        probe_all: bool,
+        static: dict[str, Any],
+        route_glob: str | None,
+        notes: list[str],
+    ) -> list[str]:
+        paths: list[str] = []
+        for path in explicit:
+            if not path.startswith("/"):
+                raise _usage(f"--probe {path!r}: give a path starting with '/', e.g. /api/items/")
+            try:
+                resolve(path.split("?", 1)[0])
+            except Resolver404:
+                raise _usage(f"--probe {path}: no URL pattern matches this path") from None
+            paths.append(path)
+        if probe_all:
+            for v in static["views"]:
+                if v.get("takes_args") or (
+                    route_glob and not fnmatch.fnmatchcase(v["route"], route_glob)
+                ):
+                    continue
+                found = _path_of(v["route"])
+                if found is None:
+                    notes.append(f"--probe-all skipped {v['route']!r}: not a literal path")
+                    continue
+                try:
+                    resolve(found)
+                except Resolver404:
+                    notes.append(f"--probe-all skipped {v['route']!r}: {found} does not resolve")
+                    continue
+                if found not in paths:
+                    paths.append(found)
+        return paths
+
+    def _progress(self, total: int) -> Any:
+        if total < 2 or not sys.stderr.isatty():
+            return None
+
+        def show(i: int, n: int, path: str) -> None:
+            sys.stderr.write(f"\r\033[Kprobing {i + 1}/{n} {path}")
+            sys.stderr.flush()
+
+        return show
+
+    def _end_progress(self, total: int) -> None:
+        if total >= 2 and sys.stderr.isatty():
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+    def _write(self, report: dict[str, Any], fmt: str, output: str | None) -> None:
+        if output:
+            text = render(report, fmt)
+            try:
+                with open(output, "w", encoding="utf-8") as f:
+                    f.write(text)
+            except OSError as exc:
+                raise _usage(f"--output {output}: {exc.strerror or exc}") from exc
+            return
+        s = self.style
+        palette = Palette(
+            error=s.ERROR,
+            warning=s.WARNING,
+            info=s.HTTP_INFO,
+            heading=s.MIGRATE_HEADING,
+            good=s.SUCCESS,
+            dim=s.HTTP_NOT_MODIFIED,
+        )
+        self.stdout.write(render(report, fmt, palette), ending="")
+
+    def _gate(self, report: dict[str, Any], fail_on: str | None) -> None:
+        if fail_on is None:
+            return
+        worst = max_severity(report["findings"])
+        if worst is not None and SEVERITIES.index(worst) >= SEVERITIES.index(fail_on):
+            n = sum(
+                SEVERITIES.index(f["severity"]) >= SEVERITIES.index(fail_on)
+                for f in report["findings"]
+            )
+            raise CommandError(
+                f"{n} finding(s) at {fail_on} level or above (--fail-on {fail_on})", returncode=1
+            )
+
+
+def _filter_report(report: dict[str, Any], route_glob: str) -> None:
+    """Keep view-level entries of the matching routes; project-wide findings stay."""
+
+    def keep(entry: dict[str, Any]) -> bool:
+        route = entry.get("route")
+        return route is None or fnmatch.fnmatchcase(route, route_glob)
+
+    for key in ("views", "routes", "probes", "findings"):
+        report[key] = [e for e in report[key] if keep(e)]
+    summary = report["summary"]
+    summary["fix_first"] = [f for f in summary["fix_first"] if keep(f)]
+    summary["convert_first"] = [r for r in summary["convert_first"] if keep(r)]
+    summary["findings"] = {
+        s: sum(f["severity"] == s for f in report["findings"]) for s in SEVERITIES
+    }
+    summary["max_severity"] = max_severity(report["findings"])

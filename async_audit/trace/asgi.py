@@ -60,9 +60,12 @@ class TracedASGIApp:
         on_trace: Callable[[Trace], Any],
         should_trace: Callable[[Scope], bool] | None = None,
     ) -> None:
+        from async_audit import conf
+
         self.app = app
         self.on_trace = on_trace
         self.should_trace = should_trace
+        self.max_events = int(conf.get("MAX_EVENTS_PER_TRACE"))
 
     @mark_boundary
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,7 +75,7 @@ class TracedASGIApp:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        trace, token = start_trace(f"{scope.get('method', 'GET')} {path}")
+        trace, token = start_trace(f"{scope.get('method', 'GET')} {path}", self.max_events)
 
         async def traced_send(message: Message) -> None:
             if message.get("type") == "http.response.start":

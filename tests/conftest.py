@@ -73,38 +73,46 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def run_uvicorn(app: str, env: dict[str, str], timeout: float = 30.0) -> Iterator[str]:
-    """Start ``uvicorn app`` in a subprocess on a free loopback port; yield its base URL."""
-    port = free_port()
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    log = open(ROOT / ".pytest_cache" / f"uvicorn-{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "30"],
-        cwd=ROOT,
-        env=full_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {proc.returncode}; see {log.name}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not listen within {timeout}s; see {log.name}")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
+def serve(
+    argv: list[str], port: int, env: dict[str, str], log: Path, timeout: float = 60.0
+) -> Iterator[str]:
+    """Run a server command until it listens on ``port``; yield its base URL; stop it."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"{argv[1:4]} exited {proc.returncode}:\n{log.read_text()}")
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", port), 0.2),
+                ):
+                    break
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"{argv[1:4]} did not listen within {timeout} s:\n{log.read_text()}"
+                    )
+                time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.contextmanager
+def run_uvicorn(app: str, env: dict[str, str]) -> Iterator[str]:
+    """``uvicorn app`` in a subprocess on a free loopback port; yields its base URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "30"]  # fmt: skip
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    with serve(argv, port, full_env, ROOT / ".pytest_cache" / f"uvicorn-{port}.log") as url:
+        yield url
 
 
 def _postgres_reachable() -> bool:

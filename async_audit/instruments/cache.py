@@ -75,6 +75,23 @@ def _hit(op: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) ->
     return result is not default
 
 
+def _record(
+    trace: Any,
+    backend: BaseCache,
+    op: str,
+    start: float,
+    args: Any,
+    kwargs: Any,
+    result: Any,
+    error: str | None,
+) -> None:
+    try:
+        hit = None if result is _MISS else _hit(op, args, kwargs, result)
+        trace.add(_event(backend, op, start, hit, error))
+    except Exception:
+        instrument_error(trace)
+
+
 def _wrap_sync(op: str) -> Any:
     def make(original: Any) -> Any:
         def method(self: BaseCache, *args: Any, **kwargs: Any) -> Any:
@@ -91,11 +108,7 @@ def _wrap_sync(op: str) -> Any:
                 raise
             finally:
                 _inside.reset(token)
-                try:
-                    hit = None if result is _MISS else _hit(op, args, kwargs, result)
-                    trace.add(_event(self, op, start, hit, error))
-                except Exception:
-                    instrument_error(trace)
+                _record(trace, self, op, start, args, kwargs, result, error)
 
         return method
 
@@ -118,11 +131,7 @@ def _wrap_async(op: str) -> Any:
                 raise
             finally:
                 _inside.reset(token)
-                try:
-                    hit = None if result is _MISS else _hit(op, args, kwargs, result)
-                    trace.add(_event(self, op, start, hit, error))
-                except Exception:
-                    instrument_error(trace)
+                _record(trace, self, op, start, args, kwargs, result, error)
 
         return method
 

@@ -6,25 +6,17 @@ demo's settings); ``demo_server`` is the demo under uvicorn on a free loopback p
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.conftest import ROOT, free_port, serve
+
+__all__ = ["MANAGE", "free_port", "run_manage", "serve"]
 MANAGE = ROOT / "demo_site" / "manage.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_manage(env: dict[str, str], *args: str, timeout: float = 120.0) -> str:
@@ -40,34 +32,6 @@ def run_manage(env: dict[str, str], *args: str, timeout: float = 120.0) -> str:
     if proc.returncode != 0:
         pytest.fail(f"manage.py {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
     return proc.stdout
-
-
-@contextlib.contextmanager
-def serve(argv: list[str], port: int, env: dict[str, str], log: Path) -> Iterator[str]:
-    """Run a server command until it listens on ``port``; yield its base URL; stop it."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60.0
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"{argv[1:4]} exited {proc.returncode}:\n{log.read_text()}")
-                with (
-                    contextlib.suppress(OSError),
-                    socket.create_connection(("127.0.0.1", port), 0.2),
-                ):
-                    break
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{argv[1:4]} did not listen within 60 s:\n{log.read_text()}")
-                time.sleep(0.05)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @pytest.fixture(scope="session")

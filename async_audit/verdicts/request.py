@@ -111,11 +111,12 @@ def _serial(calls: list[dict[str, Any]], hops: list[dict[str, Any]]) -> list[dic
 def facts(trace: dict[str, Any]) -> RequestFacts:
     events = trace["events"]
     hops = [e for e in events if e["kind"] == "hop"]
-    top_s2a = [h for h in hops if not h.get("nested") and h.get("direction") == "sync_to_async"]
-    overheads = [h.get("overhead_ms", 0.0) for h in top_s2a]
+    # Nested hops count here too: "nested" only says their CPU is counted in their parent's.
+    s2a = [h for h in hops if h.get("direction") == "sync_to_async"]
+    overheads = [h.get("overhead_ms", 0.0) for h in s2a]
     view = trace.get("view")
     windows = [e for e in events if e["kind"] == "view" and e.get("end_ms") is not None]
-    view_hops = [h for h in top_s2a if _is_view_hop(h, view)]
+    view_hops = [h for h in s2a if _is_view_hop(h, view)]
     view_hop = max(view_hops, key=lambda h: h["duration_ms"]) if view_hops else None
     http = sorted((e for e in events if e["kind"] == "http"), key=lambda e: e["start_ms"])
     blocking = [e for e in events if e["kind"] == "blocking"]

@@ -23,7 +23,7 @@ from tests.conftest import ROOT, run_uvicorn
 
 pytestmark = pytest.mark.server
 
-ROUNDS = 9
+ROUNDS = 15
 # (name, sync path, async path) per project.
 TESTAPP_PAIRS = [
     (n, f"/pairs/{n}/sync/", f"/pairs/{n}/async/") for n in ("fanout", "slow", "cpu", "db")

@@ -109,7 +109,8 @@ def _layers(callback: Any) -> list[Any]:
 
 
 def _layer_name(layer: Any) -> str:
-    """A wrapper's own name: functools.wraps copied the view's name onto it."""
+    """A wrapper's own name: functools.wraps copied the view's name onto it, so it is read
+    from the code object (Python 3.10 has no co_qualname: module and function name there)."""
     code = getattr(layer, "__code__", None)
     if isinstance(code, types.CodeType):
         module = getattr(layer, "__globals__", {}).get("__name__", "?")

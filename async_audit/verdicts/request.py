@@ -74,6 +74,29 @@ def _within(inner: dict[str, Any], outer: dict[str, Any]) -> bool:
     return bool(outer["start_ms"] <= inner["start_ms"] and inner["end_ms"] <= outer["end_ms"])
 
 
+def _contended_wait(hops: list[dict[str, Any]]) -> float:
+    """The longest queue wait spent behind another hop of this request on the same thread.
+
+    A wait with no other hop running there (a thread starting, a busy machine) is not what
+    AA304 is about: only hops of one request queueing for its thread-sensitive thread.
+    """
+    longest = 0.0
+    for h in hops:
+        wait = h.get("queue_wait_ms") or 0.0
+        if wait <= longest or h.get("run_thread") is None:
+            continue
+        window = {"start_ms": h["start_ms"], "end_ms": h["start_ms"] + wait}
+        if any(
+            g is not h
+            and g.get("run_thread") == h["run_thread"]
+            and _overlap(_run_window(g), window)
+            for g in hops
+            if g.get("queue_wait_ms") is not None and g.get("run_ms") is not None
+        ):
+            longest = wait
+    return longest
+
+
 def _run_window(hop: dict[str, Any]) -> dict[str, Any]:
     if hop.get("queue_wait_ms") is None or hop.get("run_ms") is None:
         return hop
@@ -145,7 +168,7 @@ def facts(trace: dict[str, Any]) -> RequestFacts:
             )
         ],
         exceptions=[e for e in events if e["kind"] == "exception"],
-        max_queue_wait_ms=max((h.get("queue_wait_ms") or 0.0 for h in hops), default=0.0),
+        max_queue_wait_ms=_contended_wait(s2a),
     )
     serial = f.serial_http
     if len(serial) >= 2:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import sys
 
 import pytest
 
@@ -11,6 +12,15 @@ from tests.inventory import views
 from tests.inventory.conftest import _get
 
 V = "tests.inventory.views."
+
+
+def wrapper_name(qualified: str) -> str:
+    """How a functools.wraps wrapper is named: by its code's qualname (Python 3.11+), else,
+    as 3.10 has no co_qualname and wraps overwrote __qualname__, by module and name."""
+    if sys.version_info >= (3, 11) or ".<locals>." not in qualified:
+        return qualified
+    module = qualified.split(".<locals>.", 1)[0].rsplit(".", 1)[0]
+    return f"{module}.{qualified.rsplit('.', 1)[1]}"
 
 
 @pytest.fixture(autouse=True)
@@ -76,9 +86,11 @@ class TestViewPathsAndModes:
         entry = _by_route()["decorated/"]
         assert entry.view == V + "decorated"
         assert entry.decorators == [
-            V + "mode_aware.<locals>.awrapper",
-            "django.contrib.auth.decorators.user_passes_test.<locals>.decorator.<locals>"
-            "._view_wrapper",
+            wrapper_name(V + "mode_aware.<locals>.awrapper"),
+            wrapper_name(
+                "django.contrib.auth.decorators.user_passes_test.<locals>.decorator.<locals>"
+                "._view_wrapper"
+            ),
         ]
 
     def test_is_async_is_what_django_tests_before_hopping(self):
@@ -116,7 +128,7 @@ class TestDecoratorsThatChangeTheMode:
         finding = _findings("AA203")["hidden/"]
         assert finding.severity == "error"
         assert finding.target == finding.view == V + "hidden"
-        assert finding.evidence["wrapper"] == V + "hides_async.<locals>.wrapper"
+        assert finding.evidence["wrapper"] == wrapper_name(V + "hides_async.<locals>.wrapper")
         assert (finding.evidence["wrapper_mode"], finding.evidence["wrapped_mode"]) == (
             "sync",
             "async",
@@ -135,7 +147,7 @@ class TestDecoratorsThatChangeTheMode:
 
     def test_an_async_wrapper_around_a_sync_view_is_aa203(self):
         finding = _findings("AA203")["loop-blocker/"]
-        assert finding.evidence["wrapper"] == V + "blocks_loop.<locals>.wrapper"
+        assert finding.evidence["wrapper"] == wrapper_name(V + "blocks_loop.<locals>.wrapper")
         assert "event loop" in finding.message
 
     def test_async_handlers_behind_a_sync_dispatch_are_aa203(self):

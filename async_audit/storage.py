@@ -8,6 +8,7 @@ one-line error for the command.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -36,7 +37,10 @@ def is_trace(data: Any) -> bool:
 
 
 def read_samples(
-    alias: str, since: timedelta | None = None, route_glob: str | None = None
+    alias: str,
+    since: timedelta | None = None,
+    route_glob: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """``(trace dicts, notes)``. Raises ``CommandError`` (exit 2) if the database is unreachable."""
     from async_audit.models import Sample
@@ -61,7 +65,11 @@ def read_samples(
         rows = rows.filter(created__gte=timezone.now() - since)
     traces: list[dict[str, Any]] = []
     skipped = 0
-    for route, view, data in rows.values_list("route", "view", "data").iterator(chunk_size=500):
+    for n, (route, view, data) in enumerate(
+        rows.values_list("route", "view", "data").iterator(chunk_size=500)
+    ):
+        if progress is not None and n % 1000 == 999:
+            progress(n + 1)
         if route_glob is not None and not fnmatch.fnmatchcase(route or "", route_glob):
             continue
         if not is_trace(data):

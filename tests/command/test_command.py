@@ -190,3 +190,35 @@ def test_call_command_raises_command_error_with_exit_2_for_bad_usage():
     with pytest.raises(CommandError) as excinfo:
         call_command("async_audit", "--since", "soon")
     assert excinfo.value.returncode == 2
+
+
+def test_a_progress_line_shows_on_a_terminal_only():
+    import pty
+
+    master, slave = pty.openpty()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "tests.command.settings",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "django", "async_audit", "--no-samples", "--format", "json",
+         "--probe", "/fine/", "--probe", "/cpu/"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=slave, timeout=120,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"probing 1/2 /fine/" in seen and b"probing 2/2 /cpu/" in seen
+    json.loads(proc.stdout)  # stdout stays clean JSON
+    _, _, err = manage("--no-samples", "--probe", "/fine/", "--probe", "/cpu/")
+    assert "probing" not in err  # not a terminal: no progress line

@@ -138,7 +138,15 @@ class Command(BaseCommand):
             from async_audit.storage import read_samples
 
             alias = options["database"] or conf.get("SAMPLE_DB_ALIAS")
-            samples, sample_notes = read_samples(alias, since=since, route_glob=route_glob)
+            tty = sys.stderr.isatty()
+            samples, sample_notes = read_samples(
+                alias,
+                since=since,
+                route_glob=route_glob,
+                progress=self._sample_progress if tty else None,
+            )
+            if tty:
+                self._end_progress(2)
             notes.extend(sample_notes)
 
         report = build_report(static, probes, samples, Thresholds.from_settings(), notes)
@@ -194,6 +202,10 @@ class Command(BaseCommand):
             sys.stderr.flush()
 
         return show
+
+    def _sample_progress(self, n: int) -> None:
+        sys.stderr.write(f"\r\033[Kreading stored samples: {n}")
+        sys.stderr.flush()
 
     def _end_progress(self, total: int) -> None:
         if total >= 2 and sys.stderr.isatty():

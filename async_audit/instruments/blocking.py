@@ -84,11 +84,21 @@ TARGETS: list[tuple[Any, str, str, str, bool]] = [
 ]
 
 
+def _no_wait(v: Any) -> bool:
+    return v is False or ((type(v) is int or type(v) is float) and v == 0)
+
+
 def _cannot_wait(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     """A wait called in its non-waiting form: ``acquire(False)``, ``get(block=False)``,
     ``wait(0)``, ``result(timeout=0)``. Its duration is GIL contention, not blocking."""
-    values = [*args[1:], kwargs.get("blocking"), kwargs.get("block"), kwargs.get("timeout")]
-    return any(v is False or (type(v) in (int, float) and v == 0) for v in values)
+    for v in args[1:]:
+        if _no_wait(v):
+            return True
+    if kwargs:
+        for key in ("blocking", "block", "timeout"):
+            if key in kwargs and _no_wait(kwargs[key]):
+                return True
+    return False
 
 
 def _make(call: str, category: str, is_socket: bool) -> Any:

@@ -181,9 +181,8 @@ async def _probe(app: Any, path: str) -> ProbeResult:
     try:
         await asgi_request(app, path)  # warm-up, untraced
         response = await asgi_request(traced, path)
-    except (
-        Exception
-    ) as exc:  # the application itself raised, not a view (Django turns those into 500s)
+    except Exception as exc:
+        # The application itself raised, not a view (Django turns those into 500s).
         trace = traces[0].to_dict() if traces else None
         return ProbeResult(path, None, trace, f"{type(exc).__name__}: {exc}")
     trace_obj = traces[0]

@@ -28,10 +28,9 @@ from async_audit.trace.core import _current, instrument_error, tracing_active
 from async_audit.trace.events import Hop
 from async_audit.trace.stack import call_site
 
-__all__ = ["current_hop", "install", "target_name"]
+__all__ = ["install", "target_name"]
 
 _hop: ContextVar[Hop | None] = ContextVar("async_audit_hop", default=None)
-current_hop = _hop.get
 _local = threading.local()
 _perf = time.perf_counter
 _get_loop = asyncio._get_running_loop

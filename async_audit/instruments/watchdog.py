@@ -22,7 +22,7 @@ from async_audit.trace.core import active_traces_on, instrument_error, trace_of_
 from async_audit.trace.events import LoopLag
 from async_audit.trace.stack import capture_stack, first_user_frame
 
-__all__ = ["start", "stop", "watch_current_loop", "watched_loops"]
+__all__ = ["start", "stop", "watch_current_loop"]
 
 _perf = time.perf_counter
 
@@ -59,10 +59,6 @@ _thread: threading.Thread | None = None
 _running = False
 _interval = 0.010
 _threshold = 0.050
-
-
-def watched_loops() -> int:
-    return len(_watches)
 
 
 def watch_current_loop() -> None:

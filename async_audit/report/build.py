@@ -11,7 +11,7 @@ from typing import Any
 
 from async_audit.findings import SEVERITIES
 from async_audit.probe import ProbeResult
-from async_audit.verdicts import Thresholds, breakdown, facts, judge_all, rank
+from async_audit.verdicts import Thresholds, facts, judge_all, rank
 
 __all__ = ["SCHEMA", "build_report", "max_severity"]
 
@@ -35,7 +35,8 @@ def _probe_entry(p: ProbeResult) -> dict[str, Any]:
         "error": p.error,
     }
     if t is not None:
-        b, f = breakdown(t), facts(t)
+        f = facts(t)
+        b = f.breakdown
         entry.update(
             wall_ms=round(b.wall_ms, 2),
             io_ms=round(b.io_ms, 2),

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from typing import Any
 
+from async_audit import conf
 from async_audit.trace.events import (
     BlockingCall,
     CacheCall,
@@ -64,7 +65,7 @@ _task_traces: dict[asyncio.Task[Any], Trace] = {}
 _errors = 0
 _error_logged = False
 
-DEFAULT_MAX_EVENTS = 5000
+DEFAULT_MAX_EVENTS: int = conf.DEFAULTS["MAX_EVENTS_PER_TRACE"]
 
 
 class Trace:

@@ -1,7 +1,7 @@
 """Call sites and stacks, cheaply.
 
-A "library" frame is one in Django, asgiref, asyncio, the standard library's concurrency
-modules or this package: the call site users care about is the first frame outside them.
+A "library" frame is one in Django, asgiref, the standard library or this package: the call
+site users care about is the first frame outside them.
 Classification is cached per code object, so walking a stack is a few dict lookups.
 """
 

@@ -131,22 +131,20 @@ class Command(BaseCommand):
             except ProbeError as exc:
                 raise _usage(str(exc)) from exc
             finally:
-                self._end_progress(len(paths))
+                self._end_progress()
 
         samples: list[dict[str, Any]] = []
         if not options["no_samples"]:
             from async_audit.storage import read_samples
 
             alias = options["database"] or conf.get("SAMPLE_DB_ALIAS")
-            tty = sys.stderr.isatty()
             samples, sample_notes = read_samples(
                 alias,
                 since=since,
                 route_glob=route_glob,
-                progress=self._sample_progress if tty else None,
+                progress=self._sample_progress if sys.stderr.isatty() else None,
             )
-            if tty:
-                self._end_progress(2)
+            self._end_progress()
             notes.extend(sample_notes)
 
         report = build_report(static, probes, samples, Thresholds.from_settings(), notes)
@@ -207,8 +205,9 @@ class Command(BaseCommand):
         sys.stderr.write(f"\r\033[Kreading stored samples: {n}")
         sys.stderr.flush()
 
-    def _end_progress(self, total: int) -> None:
-        if total >= 2 and sys.stderr.isatty():
+    def _end_progress(self) -> None:
+        """Clear the progress line (a no-op line clear when none was shown)."""
+        if sys.stderr.isatty():
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
 

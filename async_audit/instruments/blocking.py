@@ -89,8 +89,10 @@ def _no_wait(v: Any) -> bool:
 
 
 def _cannot_wait(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """A wait called in its non-waiting form: ``acquire(False)``, ``get(block=False)``,
-    ``wait(0)``, ``result(timeout=0)``. Its duration is GIL contention, not blocking."""
+    """A wait that returns at once: called in its non-waiting form (``acquire(False)``,
+    ``get(block=False)``, ``wait(0)``, ``result(timeout=0)``), or on something already
+    done (a finished future, a set event, a dead thread). Its duration, if any, is GIL
+    contention, not blocking: asyncio itself calls ``result()`` on done futures."""
     for v in args[1:]:
         if _no_wait(v):
             return True
@@ -98,6 +100,13 @@ def _cannot_wait(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         for key in ("blocking", "block", "timeout"):
             if key in kwargs and _no_wait(kwargs[key]):
                 return True
+    target = args[0] if args else None
+    if isinstance(target, concurrent.futures.Future):
+        return target.done()
+    if isinstance(target, threading.Event):
+        return target.is_set()
+    if isinstance(target, threading.Thread):
+        return not target.is_alive()
     return False
 
 

@@ -86,10 +86,13 @@ def _contended_wait(hops: list[dict[str, Any]]) -> float:
         if wait <= longest or h.get("run_thread") is None:
             continue
         window = {"start_ms": h["start_ms"], "end_ms": h["start_ms"] + wait}
+        # A hop whose run encloses this one is its parent (a sync middleware's thread
+        # serving the inner chain through asgiref's CurrentThreadExecutor), not a rival.
         if any(
             g is not h
             and g.get("run_thread") == h["run_thread"]
             and _overlap(_run_window(g), window)
+            and not _within(h, _run_window(g))
             for g in hops
             if g.get("queue_wait_ms") is not None and g.get("run_ms") is not None
         ):

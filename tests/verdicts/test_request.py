@@ -31,3 +31,12 @@ def test_a_wait_with_nothing_else_on_the_thread_is_not_contention():
 
 def test_hops_on_different_threads_do_not_contend():
     assert facts(_trace(_hop(0, 0, 20, thread=1), _hop(1, 19, 5, thread=2))).max_queue_wait_ms == 0
+
+
+def test_a_wait_inside_the_hop_that_runs_it_is_not_contention():
+    # A sync middleware's hop runs the inner chain on its thread; an inner hop queued there
+    # waits inside its parent's run, not behind a rival.
+    outer = _hop(0, 0, 100)
+    assert facts(_trace(outer, _hop(10, 12, 5))).max_queue_wait_ms == 0
+    # A rival beside them still counts.
+    assert facts(_trace(outer, _hop(10, 0, 30), _hop(11, 29, 5))).max_queue_wait_ms == 29

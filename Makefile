@@ -9,16 +9,16 @@ DEMO_DB ?= $(CURDIR)/demo_site/db.sqlite3
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e ".[demo]"
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e ".[demo,toolbar]"
 	touch $@
 
 demo: $(VENV)/.installed
 	DEMO_SQLITE_PATH=$(DEMO_DB) $(VENV)/bin/python demo_site/manage.py migrate -v0 --skip-checks
-	DEMO_SQLITE_PATH=$(DEMO_DB) $(VENV)/bin/python demo_site/manage.py async_audit --probe-all
+	DEMO_TOOLBAR=0 DEMO_SQLITE_PATH=$(DEMO_DB) $(VENV)/bin/python demo_site/manage.py async_audit --probe-all
 
 demo-html: $(VENV)/.installed
 	DEMO_SQLITE_PATH=$(DEMO_DB) $(VENV)/bin/python demo_site/manage.py migrate -v0 --skip-checks
-	DEMO_SQLITE_PATH=$(DEMO_DB) $(VENV)/bin/python demo_site/manage.py async_audit --probe-all --format html --output demo-report.html
+	DEMO_TOOLBAR=0 DEMO_SQLITE_PATH=$(DEMO_DB) $(VENV)/bin/python demo_site/manage.py async_audit --probe-all --format html --output demo-report.html
 	@echo "wrote demo-report.html"
 
 demo-serve: $(VENV)/.installed

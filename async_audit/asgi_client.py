@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 __all__ = ["AsgiResponse", "asgi_request"]
 
@@ -38,14 +38,17 @@ async def asgi_request(
     host: str = "testserver",
 ) -> AsgiResponse:
     parts = urlsplit(path)
+    # As a server does: ``path`` is decoded (``/caf%C3%A9/`` is ``/café/``), ``raw_path`` is
+    # the bytes on the wire (percent-encoded, whichever form was given).
+    raw = parts.path or "/"
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
         "method": method,
         "scheme": "http",
-        "path": parts.path or "/",
-        "raw_path": (parts.path or "/").encode(),
+        "path": unquote(raw),
+        "raw_path": quote(raw, safe="/%:@!$&'()*+,;=-._~").encode("ascii"),
         "query_string": parts.query.encode(),
         "root_path": "",
         "headers": [(b"host", host.encode()), *headers],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 
-__all__ = ["Sample"]
+__all__ = ["Sample", "SamplingCounters"]
 
 
 class Sample(models.Model):
@@ -21,6 +21,12 @@ class Sample(models.Model):
     wall_ms = models.FloatField()
     schema = models.PositiveSmallIntegerField(default=1)
     data = models.JSONField()
+    # Who wrote it and at which rate: traffic per route is samples / rate / window.
+    # Database defaults too: a worker still running the previous version during a rolling
+    # deploy inserts rows without these columns.
+    host = models.CharField(max_length=255, default="", db_default="")
+    pid = models.PositiveIntegerField(default=0, db_default=0)
+    sample_rate = models.FloatField(null=True)
 
     class Meta:
         ordering = ["-created"]
@@ -28,3 +34,27 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.route} {self.wall_ms:.1f} ms"
+
+
+class SamplingCounters(models.Model):
+    """One writing process's sampling health: absolute counts, overwritten by its writer.
+
+    Keyed by host, pid and the process's start time (pids are reused), so many workers and
+    hosts update their own row with no coordination.
+    """
+
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    boot = models.FloatField()
+    updated = models.DateTimeField(db_index=True)
+    sampled = models.BigIntegerField(default=0)
+    stored = models.BigIntegerField(default=0)
+    dropped = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["host", "pid", "boot"], name="async_audit_counters_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid} sampled {self.sampled}, stored {self.stored}"

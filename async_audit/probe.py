@@ -5,7 +5,13 @@ lifespan, as Django's own handler does, is simply run without it), then each pat
 untraced (first-call imports and lazy set-up are not the view's steady state), then once
 traced. Django's handler sends ``request_started``/``request_finished`` itself. Outbound
 connections to anything but loopback are refused unless allowed, so a probe never reaches
-the network by accident; a view that raises is reported with its exception.
+the network by accident; a view that raises is reported with its exception's type and
+site (never its message: messages may hold user data).
+
+A probe sends a ``Host`` the project accepts (``probe_host``) and, with ``probe_user``, the
+session cookie of that user. A response the view did not make (a redirect to the login
+page, a 404 from the resolver, a 500) is reported as not measured, with the reason, and
+never judged as the view's work.
 """
 
 from __future__ import annotations
@@ -15,17 +21,27 @@ import contextlib
 import gc
 import ipaddress
 import logging
+import os
 import socket
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from async_audit.asgi_client import asgi_request
 from async_audit.trace import Trace
 from async_audit.trace.asgi import TracedASGIApp
+from async_audit.verdicts.measured import not_measured_reason, view_ran
 
-__all__ = ["ProbeError", "ProbeResult", "load_asgi_app", "no_network", "run_probes"]
+__all__ = [
+    "ProbeError",
+    "ProbeResult",
+    "load_asgi_app",
+    "no_network",
+    "probe_host",
+    "run_probes",
+]
 
 
 class ProbeError(Exception):
@@ -37,7 +53,30 @@ class ProbeResult:
     path: str
     status: int | None
     trace: dict[str, Any] | None
-    error: str | None
+    error: str | None  # the exception's type and site: no message
+    not_measured: str | None = None  # why this response says nothing about the view
+    redirect: str | None = None  # where a 3xx answer pointed (path only)
+    followed: str | None = None  # the path probed instead, with --follow
+    login_redirect: bool = False
+
+    @property
+    def measured(self) -> bool:
+        return self.trace is not None and self.not_measured is None
+
+
+def probe_host() -> str:
+    """A ``Host`` the project accepts: the first usable ``ALLOWED_HOSTS`` entry ('*' or a
+    wildcard '.example.com' give a concrete name), or what Django allows in DEBUG."""
+    from django.conf import settings
+
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # Django's own DEBUG default
+    for entry in allowed:
+        name = "localhost" if entry == "*" else str(entry).lstrip(".")
+        if name:
+            return name
+    return "localhost"  # nothing is allowed: the 400 is reported, never judged
 
 
 def load_asgi_app() -> Any:
@@ -86,14 +125,28 @@ def _refuse(host: Any) -> OSError:
 
 @contextlib.contextmanager
 def no_network() -> Iterator[None]:
-    """Refuse connections and name look-ups beyond loopback (Unix sockets pass)."""
-    saved = {name: socket.socket.__dict__.get(name) for name in ("connect", "connect_ex")}
+    """Refuse connections, datagrams and name look-ups beyond loopback (Unix sockets pass).
+
+    Every refusal is the same ``ConnectionRefusedError``, raised before anything leaves the
+    machine: a name is refused before it is resolved (a DNS query is traffic too), so
+    ``socket.create_connection``, urllib, requests and httpx all fail the same way.
+    """
+    names = ("connect", "connect_ex", "sendto", "sendmsg")
+    saved = {name: socket.socket.__dict__.get(name) for name in names}
     original_connect = socket.socket.connect
     original_connect_ex = socket.socket.connect_ex
-    original_getaddrinfo = socket.getaddrinfo
+    original_sendto = socket.socket.sendto
+    original_sendmsg = socket.socket.sendmsg
+    resolvers = {
+        name: getattr(socket, name) for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex")
+    }
 
     def _check(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+        if (
+            sock.family in (socket.AF_INET, socket.AF_INET6)
+            and isinstance(address, tuple)
+            and not _is_loopback(address[0])
+        ):
             raise _refuse(address[0])
 
     def connect(self: socket.socket, address: Any) -> None:
@@ -104,18 +157,39 @@ def no_network() -> Iterator[None]:
         _check(self, address)
         return original_connect_ex(self, address)
 
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host is not None and not _is_loopback(host):
-            raise socket.gaierror(socket.EAI_NONAME, str(_refuse(host)))
-        return original_getaddrinfo(host, *args, **kwargs)
+    def sendto(self: socket.socket, data: Any, *args: Any) -> int:
+        # sendto(data, address) or sendto(data, flags, address)
+        if args:
+            _check(self, args[-1])
+        return original_sendto(self, data, *args)
+
+    def sendmsg(self: socket.socket, buffers: Any, *args: Any) -> int:
+        # sendmsg(buffers, ancdata, flags, address): the address is the fourth argument
+        if len(args) >= 3 and args[2] is not None:
+            _check(self, args[2])
+        return original_sendmsg(self, buffers, *args)
+
+    def _resolver(name: str) -> Callable[..., Any]:
+        original = resolvers[name]
+
+        def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if host is not None and host != "" and not _is_loopback(host):
+                raise _refuse(host)
+            return original(host, *args, **kwargs)
+
+        return resolve
 
     socket.socket.connect = connect  # type: ignore[method-assign,assignment]
     socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
-    socket.getaddrinfo = getaddrinfo
+    socket.socket.sendto = sendto  # type: ignore[method-assign,assignment]
+    socket.socket.sendmsg = sendmsg  # type: ignore[method-assign,assignment]
+    for name in resolvers:
+        setattr(socket, name, _resolver(name))
     try:
         yield
     finally:
-        socket.getaddrinfo = original_getaddrinfo
+        for name, original in resolvers.items():
+            setattr(socket, name, original)
         for name, value in saved.items():
             if value is None:
                 delattr(socket.socket, name)
@@ -175,26 +249,104 @@ class _Lifespan:
 # -- probes --------------------------------------------------------------------------------
 
 
-async def _probe(app: Any, path: str) -> ProbeResult:
+@dataclass
+class _Options:
+    host: str
+    headers: list[tuple[bytes, bytes]]
+    follow: bool
+    login_paths: set[str]
+
+
+# The exception Django turned into the current probe's response, innermost first (Http404,
+# PermissionDenied, DisallowedHost... are not sent to ``got_request_exception``).
+_answered: list[str] = []
+
+
+@contextlib.contextmanager
+def _watch_exception_responses() -> Iterator[None]:
+    from django.core.handlers import exception as handler_exceptions
+
+    original = handler_exceptions.response_for_exception
+
+    def response_for_exception(request: Any, exc: Exception) -> Any:
+        cls = type(exc)
+        _answered.append(f"{cls.__module__}.{cls.__qualname__}")
+        return original(request, exc)
+
+    handler_exceptions.response_for_exception = response_for_exception
+    try:
+        yield
+    finally:
+        handler_exceptions.response_for_exception = original
+        _answered.clear()
+
+
+def _where(site: Any) -> str:
+    if not site:
+        return ""
+    file = os.path.relpath(site[0]) if os.path.isabs(site[0]) else site[0]
+    return f" at {file}:{site[1]} ({site[2]})"
+
+
+def _location(headers: list[tuple[bytes, bytes]], host: str) -> tuple[str | None, bool]:
+    """The redirect's target within the site (path and query), and whether it is within it."""
+    for name, value in headers:
+        if name.lower() == b"location":
+            parts = urlsplit(value.decode("latin-1"))
+            inside = (not parts.netloc or parts.netloc == host) and parts.scheme in ("", "http")
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            return target, inside
+    return None, False
+
+
+async def _probe_once(app: Any, path: str, opts: _Options, follow: bool) -> ProbeResult:
     traces: list[Trace] = []
     traced = TracedASGIApp(app, traces.append)
     try:
-        await asgi_request(app, path)  # warm-up, untraced
-        response = await asgi_request(traced, path)
+        await asgi_request(app, path, headers=opts.headers, host=opts.host)  # warm-up, untraced
+        _answered.clear()
+        response = await asgi_request(traced, path, headers=opts.headers, host=opts.host)
     except Exception as exc:
         # The application itself raised, not a view (Django turns those into 500s).
         trace = traces[0].to_dict() if traces else None
-        return ProbeResult(path, None, trace, f"{type(exc).__name__}: {exc}")
+        name = type(exc).__qualname__
+        return ProbeResult(
+            path, None, trace, name, not_measured_reason(None, ran=False, exception=name)
+        )
     trace_obj = traces[0]
+    trace = trace_obj.to_dict()
     error = None
+    raised = _answered[0] if _answered else None
     if trace_obj.exceptions:
         exc_event = trace_obj.exceptions[-1]
-        error = (
-            f"{exc_event.type_name}: {exc_event.message}"
-            if exc_event.message
-            else exc_event.type_name
-        )
-    return ProbeResult(path, response.status, trace_obj.to_dict(), error)
+        raised = exc_event.type_name
+        error = exc_event.type_name + _where(exc_event.site)
+    location, inside = _location(response.headers, opts.host)
+    redirect = location.split("?", 1)[0] if location and 300 <= response.status < 400 else None
+    login = redirect is not None and inside and redirect in opts.login_paths
+    reason = not_measured_reason(
+        response.status, ran=view_ran(trace), exception=raised, location=redirect, login=login
+    )
+    result = ProbeResult(path, response.status, trace, error, reason, redirect, None, login)
+    if follow and reason is not None and location is not None and not login and inside:
+        followed = await _probe_once(app, location, opts, follow=False)  # once, never a chain
+        followed.path, followed.redirect, followed.followed = path, redirect, redirect
+        return followed
+    return result
+
+
+def _login_paths() -> set[str]:
+    """Where a login redirect points: ``settings.LOGIN_URL``, and the admin's login page."""
+    from django.conf import settings
+    from django.shortcuts import resolve_url
+    from django.urls import reverse
+
+    paths = set()
+    with contextlib.suppress(Exception):
+        paths.add(urlsplit(str(resolve_url(settings.LOGIN_URL))).path)
+    with contextlib.suppress(Exception):  # no admin (NoReverseMatch), or a broken URLconf
+        paths.add(reverse("admin:login"))
+    return paths
 
 
 def run_probes(
@@ -202,13 +354,21 @@ def run_probes(
     *,
     allow_network: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
+    user: str | None = None,
+    follow: bool = False,
 ) -> list[ProbeResult]:
-    """Probe each path in order, on one event loop, with every instrument installed."""
+    """Probe each path in order, on one event loop, with every instrument installed.
+
+    ``user``: probe as this user (a session in the project's session engine, sent as the
+    session cookie, deleted after the run); ``follow``: follow a redirect the view did not
+    make (``APPEND_SLASH``, a locale prefix) once, within the site.
+    """
     from async_audit import instruments
+    from async_audit.probe_session import user_session
 
     app = load_asgi_app()
 
-    async def main() -> list[ProbeResult]:
+    async def main(opts: _Options) -> list[ProbeResult]:
         lifespan = _Lifespan(app)
         await lifespan.startup()
         results = []
@@ -216,31 +376,57 @@ def run_probes(
             for i, path in enumerate(paths):
                 if progress is not None:
                     progress(i, len(paths), path)
-                results.append(await _probe(app, path))
+                results.append(await _probe_once(app, path, opts, opts.follow))
         finally:
             await lifespan.shutdown()
         return results
 
-    installed_here = instruments.install()
-    try:
-        with contextlib.nullcontext() if allow_network else no_network(), _quiet():
-            return asyncio.run(main())
-    finally:
-        if installed_here:
-            instruments.uninstall()
+    with user_session(user) as cookie:
+        opts = _Options(probe_host(), [cookie] if cookie else [], follow, _login_paths())
+        installed_here = instruments.install()
+        try:
+            with (
+                contextlib.nullcontext() if allow_network else no_network(),
+                _quiet(),
+                _watch_exception_responses(),
+            ):
+                return asyncio.run(main(opts))
+        finally:
+            if installed_here:
+                instruments.uninstall()
+
+
+def _is_django_error_log(record: logging.LogRecord) -> bool:
+    return record.name == "django.request" or record.name.startswith("django.security")
 
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Views that raise are reported in the probes: Django's traceback logging and the
-    "coroutine was never awaited" warning of a hidden async view would only repeat that."""
-    request_logger = logging.getLogger("django.request")
-    disabled = request_logger.disabled
-    request_logger.disabled = True
+    """Each probe's report line says what happened: Django's error logging (tracebacks of
+    views that raised, DisallowedHost, "Not Found") and the "coroutine was never awaited"
+    warning of a hidden async view would only repeat it on the user's terminal.
+
+    A filter on every handler, not ``logger.disabled``: records propagate to the handlers
+    of parent loggers whatever the parents' own settings, and Django creates the
+    ``django.security.<Error>`` loggers at the moment it logs.
+    """
+    manager = logging.Logger.manager
+    loggers = [
+        logging.getLogger(),
+        *(x for x in manager.loggerDict.values() if isinstance(x, logging.Logger)),
+    ]
+    handlers = {id(h): h for lg in loggers for h in lg.handlers}
+    if logging.lastResort is not None:
+        handlers[id(logging.lastResort)] = logging.lastResort
+    drop = logging.Filter()
+    drop.filter = lambda record: not _is_django_error_log(record)  # type: ignore[method-assign]
+    for h in handlers.values():
+        h.addFilter(drop)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             yield
             gc.collect()  # unawaited coroutines are reported when collected: do it here
     finally:
-        request_logger.disabled = disabled
+        for h in handlers.values():
+            h.removeFilter(drop)

@@ -1,39 +1,58 @@
 """Reading stored samples back (the sampling middleware writes them; see ``models.Sample``).
 
-A row that is not a trace in the expected shape is skipped and counted, never fatal: one
-corrupt row must not hide a week of evidence. A database that cannot be reached is a clear
+A row that is not a trace in the expected shape (strict JSON, every field the verdicts and
+renderers read of the right type: ``async_audit.trace.validate``) is skipped and counted by
+reason, never fatal: one corrupt row must not hide a week of evidence. A database that cannot be reached is a clear
 one-line error for the command.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import CommandError
 from django.db import connections
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-__all__ = ["is_trace", "read_samples"]
+from async_audit.trace.validate import validate_trace
+
+__all__ = ["is_trace", "parse_sample", "read_samples", "validate_trace"]
 
 
 def is_trace(data: Any) -> bool:
-    """The minimal shape verdicts rely on."""
-    if not isinstance(data, dict):
-        return False
-    events = data.get("events")
-    if not isinstance(events, list) or not isinstance(data.get("wall_ms"), (int, float)):
-        return False
-    return all(
-        isinstance(e, dict)
-        and isinstance(e.get("kind"), str)
-        and isinstance(e.get("start_ms"), (int, float))
-        and isinstance(e.get("end_ms"), (int, float, type(None)))
-        and isinstance(e.get("duration_ms"), (int, float))
-        for e in events
-    )
+    """Whether ``data`` is a trace every reader can use (see ``validate_trace``)."""
+    return validate_trace(data) is None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_sample(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """A stored row's JSON text to ``(trace, None)``, or ``(None, reason)``.
+
+    Strict JSON only (NaN and Infinity are refused), and parsed here rather than by the
+    JSONField so that one row nested a thousand deep costs that row, not the whole read.
+    """
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        raw = bytes(raw).decode("utf-8", "replace")
+    if not isinstance(raw, str):
+        return None, "not JSON text"
+    try:
+        data = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        return None, "JSON nested too deep"
+    except ValueError as exc:  # also huge integers past Python's digit limit
+        return None, f"not strict JSON ({str(exc).splitlines()[0][:60]})"
+    error = validate_trace(data)
+    return (None, error) if error is not None else (data, None)
 
 
 def read_samples(
@@ -41,8 +60,12 @@ def read_samples(
     since: timedelta | None = None,
     route_glob: str | None = None,
     progress: Callable[[int], None] | None = None,
+    on_trace: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """``(trace dicts, notes)``. Raises ``CommandError`` (exit 2) if the database is unreachable."""
+    """``(trace dicts, notes)``. Raises ``CommandError`` (exit 2) if the database is unreachable.
+
+    With ``on_trace`` each trace is handed to it as it is read (streamed, for bounded memory)
+    and the returned list stays empty."""
     from async_audit.models import Sample
 
     if alias not in connections:
@@ -63,24 +86,34 @@ def read_samples(
     rows = Sample.objects.using(alias).all()
     if since is not None:
         rows = rows.filter(created__gte=timezone.now() - since)
+    # The JSON as text: Django's JSONField would parse it inside the row iterator, where a
+    # single bad row (NaN on SQLite, deep nesting) would end the whole read.
+    rows = rows.annotate(raw_data=Cast("data", output_field=TextField()))
     traces: list[dict[str, Any]] = []
-    skipped = 0
-    for n, (route, view, data) in enumerate(
-        rows.values_list("route", "view", "data").iterator(chunk_size=500)
+    reasons: Counter[str] = Counter()
+    for n, (route, view, raw) in enumerate(
+        rows.values_list("route", "view", "raw_data").iterator(chunk_size=500)
     ):
         if progress is not None and n % 1000 == 999:
             progress(n + 1)
         if route_glob is not None and not fnmatch.fnmatchcase(route or "", route_glob):
             continue
-        if not is_trace(data):
-            skipped += 1
+        data, error = parse_sample(raw)
+        if data is None:
+            reasons[error or "not a trace"] += 1
             continue
         data.setdefault("route", route)
         data.setdefault("view", view)
-        traces.append(data)
-    notes = (
-        [f"{skipped} stored sample(s) skipped: not a trace in the expected shape"]
-        if skipped
-        else []
-    )
+        if on_trace is not None:
+            on_trace(data)
+        else:
+            traces.append(data)
+    notes = []
+    if reasons:
+        skipped = sum(reasons.values())
+        top = "; ".join(f"{count}: {why}" for why, count in reasons.most_common(3))
+        more = f"; {len(reasons) - 3} other reason(s)" if len(reasons) > 3 else ""
+        notes.append(
+            f"{skipped} stored sample(s) skipped: not a trace in the expected shape ({top}{more})"
+        )
     return traces, notes

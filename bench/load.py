@@ -109,6 +109,20 @@ EXTRA_VARIANTS: list[Variant] = [
         "1 % of requests traced (TracedASGIApp should_trace), to_dict()",
         env={"BENCH_TRACE_RATE": "0.01"},
     ),
+    Variant(
+        "silk-1%",
+        "bench._load_asgi:plain",
+        "django-silk's middleware, 1 % of requests recorded (SILKY_INTERCEPT_PERCENT=1)",
+        settings="bench.settings_load_silk",
+        env={"SILK_PERCENT": "1"},
+    ),
+    Variant(
+        "silk-100%",
+        "bench._load_asgi:plain",
+        "django-silk's middleware, every request recorded (silk's default)",
+        settings="bench.settings_load_silk",
+        env={"SILK_PERCENT": "100"},
+    ),
 ]
 
 # Cheap enough pages that the server, not a sleep, limits throughput (see demo_site/shop/
@@ -467,7 +481,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--variants",
         default=",".join(v.name for v in VARIANTS),
-        help=f"comma-separated, among {', '.join(every)} ({BASELINE} always runs)",
+        # argparse %-formats help: the "%" in "traced-10%" must be doubled.
+        help=f"comma-separated, among {', '.join(every)} ({BASELINE} always runs)".replace(
+            "%", "%%"
+        ),
     )
     p.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     p.add_argument("--costs-rounds", type=int, help="trace_costs.py --rounds (default 5, quick 3)")
@@ -518,21 +535,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         _progress(f"about {estimate / 60:.1f} min of load, then trace_costs")
 
         db_path = tmp / "demo.sqlite3"
-        migrate = subprocess.run(
-            [sys.executable, "demo_site/manage.py", "migrate", "-v0"],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "DJANGO_SETTINGS_MODULE": "bench.settings_load",
-                "DEMO_SQLITE_PATH": str(db_path),
-            },
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if migrate.returncode != 0:
-            _progress(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
-            return 1
+        # Once per settings module served: silk's variants need silk's tables too.
+        for settings in dict.fromkeys(["bench.settings_load", *(v.settings for v in variants)]):
+            migrate = subprocess.run(
+                [sys.executable, "demo_site/manage.py", "migrate", "-v0"],
+                cwd=ROOT,
+                env={
+                    **os.environ,
+                    "DJANGO_SETTINGS_MODULE": settings,
+                    "DEMO_SQLITE_PATH": str(db_path),
+                },
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if migrate.returncode != 0:
+                _progress(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
+                return 1
 
         results: dict[tuple[str, str], list[Sample]] = {
             (path, v.name): [] for path in paths for v in variants

@@ -109,3 +109,34 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [REPO_ROOT / "static"]
+
+# The debug toolbar with the async-audit panel, when DEBUG and the toolbar is installed
+# (`make demo-serve`). DEMO_TOOLBAR=0 turns it off: `make demo`'s probes measure the demo's
+# own pages, not the toolbar's work.
+try:
+    import debug_toolbar as _debug_toolbar  # noqa: F401
+except ImportError:
+    TOOLBAR = False
+else:
+    TOOLBAR = DEBUG and os.environ.get("DEMO_TOOLBAR", "1") != "0"
+if TOOLBAR:
+    INSTALLED_APPS += ["debug_toolbar"]
+    MIDDLEWARE = ["debug_toolbar.middleware.DebugToolbarMiddleware", *MIDDLEWARE]
+    INTERNAL_IPS = ["127.0.0.1"]
+    DEBUG_TOOLBAR_PANELS = [
+        "debug_toolbar.panels.history.HistoryPanel",
+        "debug_toolbar.panels.versions.VersionsPanel",
+        "debug_toolbar.panels.timer.TimerPanel",
+        "debug_toolbar.panels.settings.SettingsPanel",
+        "debug_toolbar.panels.headers.HeadersPanel",
+        "debug_toolbar.panels.request.RequestPanel",
+        "debug_toolbar.panels.sql.SQLPanel",
+        "debug_toolbar.panels.staticfiles.StaticFilesPanel",
+        "debug_toolbar.panels.templates.TemplatesPanel",
+        "debug_toolbar.panels.cache.CachePanel",
+        "debug_toolbar.panels.signals.SignalsPanel",
+        "async_audit.panels.AsyncAuditPanel",
+    ]
+    if os.environ.get("DEMO_AUDIT_PANEL", "1") == "0":  # bench/panel.py: the toolbar alone
+        DEBUG_TOOLBAR_PANELS.remove("async_audit.panels.AsyncAuditPanel")
+    DEBUG_TOOLBAR_CONFIG = {"IS_RUNNING_TESTS": False}

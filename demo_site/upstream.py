@@ -82,8 +82,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def base_url() -> str:
-    """``http://127.0.0.1:<port>`` of this process's upstream, started on first use."""
+    """``http://127.0.0.1:<port>`` of this process's upstream, started on first use.
+
+    ``DEMO_UPSTREAM_URL`` points the views at an upstream in another process instead
+    (``bench/capacity_validation.py``: then its threads do not share the server's GIL).
+    """
     global _server, _server_pid
+    external = os.environ.get("DEMO_UPSTREAM_URL")
+    if external:
+        return external.rstrip("/")
     # The fast path reads two globals without the lock: both are set together under it, and
     # a stale read only sends us into the locked path below.
     server = _server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import path
 
@@ -34,3 +35,8 @@ urlpatterns = [
 
 # Static files under uvicorn too (runserver serves them itself); only active with DEBUG on.
 urlpatterns += staticfiles_urlpatterns()
+
+if settings.TOOLBAR:
+    from debug_toolbar.toolbar import debug_toolbar_urls
+
+    urlpatterns += debug_toolbar_urls()

@@ -135,3 +135,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 (ROOT / ".pytest_cache").mkdir(exist_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _instruments_left_as_found() -> Iterator[None]:
+    """A test that installs the instruments (a probe run, a panel) must not leave them on for
+    the next: tests that patch asgiref beneath them would count every hop twice."""
+    before = instruments.installed()
+    yield
+    if instruments.installed() and not before:
+        instruments.uninstall()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # An install of the package registers the async budget plugin through its pytest11 entry
+    # point; a checkout run from a venv without it registers it here (once, never twice).
+    from async_audit import pytest_plugin
+
+    if not config.pluginmanager.is_registered(pytest_plugin):
+        config.pluginmanager.register(pytest_plugin, "async_audit")

@@ -61,7 +61,7 @@ DATABASES = {
         "USER": os.environ.get("PGUSER", "postgres"),
         "HOST": os.environ.get("PGHOST", "127.0.0.1"),
         "PORT": os.environ.get("PGPORT", "5432"),
-        "TEST": {"NAME": "test_async_audit"},
+        "TEST": {"NAME": os.environ.get("AA_PG_TEST_NAME", "test_async_audit")},
     },
 }
 

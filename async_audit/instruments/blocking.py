@@ -28,7 +28,7 @@ from typing import Any
 from async_audit.instruments._patch import Patches
 from async_audit.trace.core import _current, instrument_error
 from async_audit.trace.events import BlockingCall
-from async_audit.trace.stack import capture_stack, first_user_frame
+from async_audit.trace.stack import blocking_site, capture_stack
 
 __all__ = ["TARGETS", "install"]
 
@@ -147,7 +147,7 @@ def _make(call: str, category: str, is_socket: bool) -> Any:
                                 on_loop=True,
                                 call=call,
                                 category=category,
-                                site=first_user_frame(stack),
+                                site=blocking_site(stack),
                                 stack=stack,
                             )
                         )

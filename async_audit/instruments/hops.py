@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from functools import partial
+from types import MethodType
 from typing import Any
 
 from asgiref.sync import AsyncToSync, SyncToAsync
 
 from async_audit.instruments._patch import Patches
-from async_audit.trace.core import _current, instrument_error, tracing_active
+from async_audit.trace.core import Trace, _current, instrument_error, tracing_active
 from async_audit.trace.events import Hop
 from async_audit.trace.stack import call_site
 
@@ -36,8 +37,31 @@ _perf = time.perf_counter
 _get_loop = asyncio._get_running_loop
 
 
+# Names of bound methods by (class, function): most hops run a middleware hook, a new
+# bound method each time with the same name. Bounded: classes made per request would
+# otherwise grow it forever.
+_method_names: dict[tuple[Any, Any], str] = {}
+_METHOD_NAMES_MAX = 4096
+
+
 def target_name(func: Any) -> str:
     """``module.qualname`` of what a hop runs. Never ``repr()``: a QuerySet's runs its query."""
+    if type(func) is MethodType:
+        owner = func.__self__
+        key = (owner if isinstance(owner, type) else type(owner), func.__func__)
+        try:
+            name = _method_names.get(key)
+        except TypeError:  # an unhashable callable bound as a method
+            return _target_name(func)
+        if name is None:
+            name = _target_name(func)
+            if len(_method_names) < _METHOD_NAMES_MAX:
+                _method_names[key] = name
+        return name
+    return _target_name(func)
+
+
+def _target_name(func: Any) -> str:
     for _ in range(8):
         if isinstance(func, partial):
             func = func.func
@@ -61,7 +85,7 @@ def target_name(func: Any) -> str:
     return f"{getattr(func, '__module__', None) or '?'}.{name}"
 
 
-def _new_hop(direction: str, target: Any, sensitive: bool, frame: Any) -> Hop:
+def _new_hop(trace: Trace, direction: str, target: Any, sensitive: bool, frame: Any) -> Hop:
     return Hop(
         start=_perf(),
         end=None,
@@ -70,7 +94,7 @@ def _new_hop(direction: str, target: Any, sensitive: bool, frame: Any) -> Hop:
         direction=direction,
         target=target_name(target),
         thread_sensitive=sensitive,
-        site=call_site(frame),
+        site=call_site(frame, memo=trace.site_memo),
     )
 
 
@@ -81,7 +105,9 @@ def _wrap_s2a_call(original: Callable[..., Any]) -> Callable[..., Any]:
             return await original(self, *args, **kwargs)
         hop: Hop | None = None
         try:
-            hop = _new_hop("sync_to_async", self.func, self._thread_sensitive, sys._getframe(1))
+            hop = _new_hop(
+                trace, "sync_to_async", self.func, self._thread_sensitive, sys._getframe(1)
+            )
             trace.add(hop)
         except Exception:
             instrument_error(trace)
@@ -146,7 +172,7 @@ def _wrap_a2s_call(original: Callable[..., Any]) -> Callable[..., Any]:
         if trace is None:
             return original(self, *args, **kwargs)
         try:
-            hop = _new_hop("async_to_sync", self.awaitable, True, sys._getframe(1))
+            hop = _new_hop(trace, "async_to_sync", self.awaitable, True, sys._getframe(1))
             trace.add(hop)
         except Exception:
             instrument_error(trace)

@@ -5,6 +5,18 @@ watched loop runs a heartbeat (``call_later`` chain, in an empty context so it n
 request's trace alive); one daemon thread checks every heartbeat's age. On a stall it reads
 the loop thread's current frame (``sys._current_frames``), finds the task running there and
 the trace in that task's context, and records a ``LoopLag`` there; the next heartbeat closes it.
+
+A late heartbeat is not always a stall. A stall is the loop thread *running something*
+(CPU work, or a call blocked in the kernel) for too long. Two look-alikes are ruled out:
+- a loop idle in its selector (its innermost frame is the selector's wait or the loop's own
+  machinery): nothing of the project runs, the timer merely fired late;
+- a loop thread that was runnable but not scheduled (other processes had the CPUs): on
+  Linux, the thread's run-queue wait (``/proc/self/task/<tid>/schedstat``) is taken off the
+  lag, and a thread still runnable ('R' in its ``stat``) whose CPU clock
+  (``pthread_getcpuclockid``) has not advanced by the threshold since the heartbeat is
+  judged later: what counts is the thread's own time, which machine load does not change.
+The CPU clock also gives how much of a stall was CPU work. Elsewhere only the selector rule
+applies.
 """
 
 from __future__ import annotations
@@ -12,25 +24,74 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import os
 import sys
 import threading
 import time
 import weakref
 from typing import Any
 
+from async_audit.trace import core
 from async_audit.trace.core import active_traces_on, instrument_error, trace_of_task
 from async_audit.trace.events import LoopLag
-from async_audit.trace.stack import capture_stack, first_user_frame
+from async_audit.trace.stack import capture_stack, first_user_frame, is_library_file
 
 __all__ = ["start", "stop", "watch_current_loop"]
 
 _perf = time.perf_counter
 
 
+def _open_proc(name: str) -> int | None:
+    """A descriptor on one of this thread's /proc files, if the platform has them."""
+    try:
+        return os.open(f"/proc/self/task/{threading.get_native_id()}/{name}", os.O_RDONLY)
+    except (OSError, AttributeError):
+        return None
+
+
+def _runnable(fd: int | None) -> bool | None:
+    """Whether the thread is running or waiting for a CPU ('R'), not blocked in a call."""
+    if fd is None:
+        return None
+    try:
+        # "pid (comm) state ...": the name may hold spaces and parentheses.
+        return os.pread(fd, 512, 0).rsplit(b")", 1)[1].split()[0] == b"R"
+    except (OSError, IndexError):
+        return None
+
+
+def _queued(fd: int | None) -> float | None:
+    """Seconds the thread has spent runnable but waiting for a CPU, since it started."""
+    if fd is None:
+        return None
+    try:
+        return int(os.pread(fd, 128, 0).split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cpu_clock() -> int | None:
+    try:
+        return time.pthread_getcpuclockid(threading.get_ident())
+    except (AttributeError, OSError):
+        return None
+
+
+def _cpu(clock: int | None) -> float | None:
+    if clock is None:
+        return None
+    try:
+        return time.clock_gettime(clock)
+    except OSError:  # the thread is gone
+        return None
+
+
 class _Watch:
-    __slots__ = ("due", "handle", "interval", "last_tick", "loop_ref", "stall", "thread")
+    __slots__ = ("clock", "due", "handle", "interval", "last_tick", "loop_ref", "sched_fd",
+                 "stall", "stat_fd", "thread", "tick_cpu", "tick_queued")  # fmt: skip
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        # Made on the loop thread: the clocks read here are the loop thread's.
         self.loop_ref = weakref.ref(loop)
         self.thread = threading.get_ident()
         self.interval = interval
@@ -38,18 +99,63 @@ class _Watch:
         self.due = self.last_tick + interval
         self.stall: LoopLag | None = None
         self.handle: asyncio.TimerHandle | None = None
+        self.clock = _cpu_clock()
+        self.sched_fd = _open_proc("schedstat")  # run ns, run-queue wait ns, slices
+        self.stat_fd = _open_proc("stat")
+        self.tick_cpu = time.thread_time()
+        self.tick_queued = _queued(self.sched_fd)
 
     def tick(self) -> None:
         now = _perf()
+        # On the loop thread: thread_time() is the clock the watchdog reads from outside.
+        cpu, queued = time.thread_time(), _queued(self.sched_fd)
         stall = self.stall
         if stall is not None:
             stall.end = now
+            stall.cpu = cpu - self.tick_cpu
+            if queued is not None and self.tick_queued is not None:
+                stall.queued = max(0.0, queued - self.tick_queued)
             self.stall = None
         self.last_tick = now
         self.due = now + self.interval
+        self.tick_cpu, self.tick_queued = cpu, queued
         loop = self.loop_ref()
         if loop is not None and _running:
             self.handle = loop.call_later(self.interval, self.tick, context=_EMPTY)
+
+    def close(self) -> None:
+        fds, self.sched_fd, self.stat_fd = (self.sched_fd, self.stat_fd), None, None
+        for fd in fds:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+# The loop's own machinery and the interpreter's start-up: never the site of a stall.
+_LOOP_MACHINERY = {
+    "selectors.py": None,  # every function: the selector's wait
+    "base_events.py": {"_run_once", "run_forever", "run_until_complete"},
+    "runners.py": {"run"},
+    "windows_events.py": {"select", "_poll"},
+    "threading.py": {"run", "_bootstrap", "_bootstrap_inner"},
+    "runpy.py": None,
+}
+
+
+def _is_machinery(frame: tuple[str, int, str]) -> bool:
+    filename, _, func = frame
+    if filename.startswith("<frozen "):  # runpy, importlib: the interpreter starting up
+        return True
+    if not is_library_file(filename):
+        return False
+    funcs = _LOOP_MACHINERY.get(os.path.basename(filename), ())
+    return funcs is None or func in funcs
+
+
+def _stall_site(stack: list[tuple[str, int, str]]) -> tuple[str, int, str] | None:
+    """The project's frame, else the innermost library frame; never the start-up frames."""
+    frames = [f for f in stack if not _is_machinery(f)]
+    return first_user_frame(frames) or (frames[0] if frames else None)
 
 
 _EMPTY = contextvars.Context()
@@ -96,22 +202,42 @@ def _check(watch: _Watch) -> None:
         with _lock:
             for key in [k for k, w in _watches.items() if w is watch]:
                 del _watches[key]
+        watch.close()
         return
     now = _perf()
     if watch.stall is not None or now - watch.due < _threshold:
         return
     frame = sys._current_frames().get(watch.thread)
+    if frame is None:
+        return
+    stack = capture_stack(frame)
+    if not stack or _is_machinery(stack[0]):
+        return  # idle in the selector (or between callbacks): the heartbeat is merely late
+    site = _stall_site(stack)
+    if site is None:
+        return
+    queued = _queued(watch.sched_fd)
+    # Time the thread spent waiting for a CPU is the machine's load, not the loop's work.
+    # The kernel adds a wait to the total only once the thread runs again, so a thread
+    # still waiting shows as runnable whose CPU time has not covered the lag: judged later.
+    waited = None if queued is None or watch.tick_queued is None else queued - watch.tick_queued
+    if waited is not None and now - watch.due - waited < _threshold:
+        return
+    cpu = _cpu(watch.clock)
+    if cpu is not None and cpu - watch.tick_cpu < _threshold and _runnable(watch.stat_fd) is True:
+        return
     trace = _trace_of_running_task(loop, watch.thread)
     if trace is None:
         return
-    stack = capture_stack(frame)
     stall = LoopLag(
         start=watch.due,
         end=now,
         thread=watch.thread,
         on_loop=True,
-        site=first_user_frame(stack),
+        site=site,
         stack=stack,
+        cpu=None if cpu is None else max(0.0, cpu - watch.tick_cpu),
+        queued=None if waited is None else max(0.0, waited),
     )
     watch.stall = stall
     trace.add(stall)
@@ -137,19 +263,26 @@ def start(interval_ms: float = 10.0, threshold_ms: float = 50.0) -> None:
         _running = True
         _thread = threading.Thread(target=_run, name="async-audit-watchdog", daemon=True)
         _thread.start()
+        core.loop_trace_hook = watch_current_loop
 
 
 def stop() -> None:
     global _thread, _running
     with _lock:
         _running = False
+        core.loop_trace_hook = None
         thread, _thread = _thread, None
         watches = list(_watches.items())
         _watches.clear()
     for loop, watch in watches:
         handle = watch.handle
-        if handle is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
+        if loop.is_closed():
+            watch.close()
+            continue
+        with contextlib.suppress(RuntimeError):
+            if handle is not None:
                 loop.call_soon_threadsafe(handle.cancel)
+            # Closed on the loop thread, which reads it at each tick: never a reused number.
+            loop.call_soon_threadsafe(watch.close)
     if thread is not None:
         thread.join(timeout=1.0)

@@ -500,17 +500,25 @@ def _is_django(path: str) -> bool:
 
 def _aa101(m: MiddlewareEntry) -> Finding:
     drags = f"; it drags {len(m.drags)} member(s) outside it into sync mode" if m.drags else ""
+    dual_mode = (
+        "Make it dual-mode like django-htmx's HtmxMiddleware (sync_capable = "
+        "async_capable = True, markcoroutinefunction(self) when get_response is async, an "
+        "async __acall__ that awaits get_response)"
+    )
+    if m.drags:
+        # Moving it up only helps when members outside it are dragged into sync mode.
+        advice = f"{dual_mode}, or move it to the top of MIDDLEWARE so that no member outside it is dragged into sync mode."
+    else:
+        where = "it is already first in MIDDLEWARE" if m.index == 0 else "it drags no member"
+        advice = (
+            f"{dual_mode}: {where}, so moving it does not help; what it costs is the "
+            "async->sync switch around it on every request."
+        )
     return Finding(
         code="AA101",
         severity="warning",
         target=m.path,
-        message=(
-            f"{m.path} is sync-only: under ASGI Django switches async->sync around it{drags}. "
-            "Make it dual-mode like django-htmx's HtmxMiddleware (sync_capable = "
-            "async_capable = True, markcoroutinefunction(self) when get_response is async, an "
-            "async __acall__ that awaits get_response), or move it to the top of MIDDLEWARE "
-            "so that no member outside it is dragged into sync mode."
-        ),
+        message=f"{m.path} is sync-only: under ASGI Django switches async->sync around it{drags}. {advice}",
         evidence={
             "drags": list(m.drags),
             "adapter_below": m.adapter_below,
@@ -576,13 +584,16 @@ def _aa103(m: MiddlewareEntry, hooks: list[str]) -> Finding:
     )
 
 
-def _aa106(m: MiddlewareEntry, problem: str, advice: str) -> Finding:
+def _aa106(m: MiddlewareEntry, problem: str, advice: str, *, knock_on: bool = False) -> Finding:
+    evidence: dict[str, Any] = {"index": m.index, "mode_under_asgi": m.mode_under_asgi}
+    if knock_on:
+        evidence["knock_on"] = True  # caused by the member below: the checks show only that one
     return Finding(
         code="AA106",
         severity="error",
         target=m.path,
         message=f"{m.path} breaks under ASGI: {problem}. {advice}",
-        evidence={"index": m.index, "mode_under_asgi": m.mode_under_asgi},
+        evidence=evidence,
     )
 
 
@@ -596,6 +607,7 @@ def _aa106_unmarked(m: MiddlewareEntry) -> Finding:
             "Django runs it async, but the member below it is not a coroutine function, so "
             "it gets a sync get_response and runs sync",
             "Fix the member below it (see its AA106).",
+            knock_on=True,
         )
     return _aa106(
         m,

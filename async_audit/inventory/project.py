@@ -12,6 +12,7 @@ import functools
 import importlib.util
 import inspect
 import os
+import types
 from pathlib import Path
 
 from django.conf import settings
@@ -57,7 +58,16 @@ def is_project_file(filename: str | None, roots: tuple[Path, ...] | None = None)
 
 def is_project_object(obj: object, roots: tuple[Path, ...] | None = None) -> bool:
     try:
-        filename = inspect.getsourcefile(inspect.unwrap(obj))  # type: ignore[arg-type]
+        obj = inspect.unwrap(obj)  # type: ignore[arg-type]
+    except ValueError:  # a __wrapped__ cycle
+        return False
+    code = getattr(obj, "__code__", None)
+    if isinstance(code, types.CodeType):
+        # A function's own file, without getsourcefile's suffix and existence checks: this
+        # runs once per view on every manage.py check.
+        return is_project_file(code.co_filename, roots)
+    try:
+        filename = inspect.getsourcefile(obj)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False
     return is_project_file(filename, roots)

@@ -177,6 +177,8 @@ def _lookup(dotted: str) -> Any:
 
 
 _FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+# Fields that hold statements (or handlers / match cases, which hold statements).
+_STATEMENT_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
 @functools.lru_cache(maxsize=512)
@@ -189,11 +191,17 @@ def _parse(filename: str) -> tuple[dict[tuple[str, int], _FunctionNode], list[by
     except (OSError, SyntaxError, ValueError):
         return None
     index: dict[tuple[str, int], _FunctionNode] = {}
-    for node in ast.walk(tree):
+    # A def is always a statement: walk statement lists only, not every expression node
+    # (ast.walk here cost as much as the parse itself, on every manage.py command).
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             index[(node.name, node.lineno)] = node
             for decorator in node.decorator_list[:1]:
                 index[(node.name, decorator.lineno)] = node
+        for attr in _STATEMENT_LISTS:
+            stack.extend(getattr(node, attr, ()))
     # Bytes, because AST column offsets count UTF-8 bytes.
     return index, source.encode("utf-8").splitlines()
 

@@ -25,9 +25,13 @@ def _candidates() -> list[str]:
     """Where ``startproject`` puts ``asgi.py``: next to the settings, the WSGI module and the
     root URLconf, or one package up (split settings: ``site/settings/prod.py``)."""
     names: list[str] = []
+    wsgi = getattr(settings, "WSGI_APPLICATION", None)
     for dotted in (
         getattr(settings, "SETTINGS_MODULE", None),
-        getattr(settings, "WSGI_APPLICATION", None),
+        # "site.wsgi.application" names an attribute: its module's siblings are wanted. Taken
+        # as a module, "site.wsgi.asgi" would make find_spec import site.wsgi, which builds
+        # the whole WSGI handler (and runs whatever else wsgi.py does) on every check.
+        wsgi.rpartition(".")[0] if isinstance(wsgi, str) else None,
         getattr(settings, "ROOT_URLCONF", None),
     ):
         if not isinstance(dotted, str) or not dotted:

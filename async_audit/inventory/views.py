@@ -323,6 +323,26 @@ def _aa203_class(entry: ViewEntry) -> Finding | None:
     )
 
 
+def _sync_dispatch_advice(dispatch: str) -> str:
+    """Why async handlers are no option, naming who owns the sync dispatch."""
+    keep = "keep it sync if it does CPU or short database work"
+    if dispatch.startswith("rest_framework."):
+        return (
+            f"Its dispatch ({dispatch}) is Django REST framework's APIView's, which is sync, so "
+            f"async handlers are not an option: {keep}, or port it to an async base class (adrf)."
+        )
+    if dispatch.startswith("django."):
+        return (
+            f"Its dispatch comes from Django ({dispatch}) and is sync: it answers some requests "
+            "itself (a redirect, a 403) without awaiting, so async handlers are not an option "
+            f"behind it: {keep}, or override dispatch as async def doing the same check."
+        )
+    return (
+        f"Its own dispatch ({dispatch}) is sync, so async handlers are not an option: {keep}, "
+        "or make dispatch async def along with the handlers if it waits on I/O."
+    )
+
+
 def _aa204(entry: ViewEntry) -> Finding | None:
     view_class = entry.target
     if entry.is_async or not entry.project or not isinstance(view_class, type):
@@ -331,11 +351,7 @@ def _aa204(entry: ViewEntry) -> Finding | None:
     dispatch = _own_dispatch(view_class)
     sync_dispatch = dispatch is not None and not iscoroutinefunction(dispatch)
     if sync_dispatch:
-        advice = (
-            f"Its dispatch ({dotted_path(dispatch)}) is sync (e.g. Django REST framework's "
-            "APIView), so async handlers are not an option: keep it sync if it does CPU or "
-            "short database work, or port it to an async base class (e.g. adrf)."
-        )
+        advice = _sync_dispatch_advice(dotted_path(dispatch))
     else:
         advice = (
             "Make all its HTTP handlers async def (" + ", ".join(handlers or ["get"]) + ") "

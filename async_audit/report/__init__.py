@@ -17,7 +17,8 @@ FORMATS = ("text", "json", "markdown", "html")
 
 def render(report: dict[str, Any], fmt: str, palette: Palette | None = None) -> str:
     if fmt == "json":
-        return json.dumps(report, indent=2, default=str) + "\n"
+        # Strict JSON: build_report has already replaced any non-finite figure with null.
+        return json.dumps(report, indent=2, default=str, allow_nan=False) + "\n"
     if fmt == "markdown":
         return render_markdown(report)
     if fmt == "html":

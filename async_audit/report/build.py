@@ -6,12 +6,23 @@ The one place where runtime evidence meets the static audit: verdicts are comput
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from async_audit.findings import SEVERITIES
 from async_audit.probe import ProbeResult
-from async_audit.verdicts import Thresholds, facts, judge_all, rank
+from async_audit.verdicts import (
+    Thresholds,
+    facts,
+    judge_all,
+    not_measured_reason,
+    rank,
+    route_key,
+    view_ran,
+)
+from async_audit.verdicts.capacity import Arrivals, CapacityOptions, Inputs, capacity_section
+from async_audit.verdicts.capacity import rates_from_samples as _rates
 
 __all__ = ["SCHEMA", "build_report", "max_severity"]
 
@@ -19,10 +30,19 @@ SCHEMA = "async-audit/1"
 TOP_CANDIDATES = 5
 
 
+def _dropped(trace: dict[str, Any] | None) -> int:
+    if not trace:
+        return 0
+    return int((trace.get("summary") or {}).get("dropped_events") or 0)
+
+
 def _probe_entry(p: ProbeResult) -> dict[str, Any]:
     t = p.trace
+    # The probe's path is the user's input; its query string may hold tokens or personal
+    # data and reports end up in CI logs and PR comments: it is not echoed.
+    path, _, query = p.path.partition("?")
     entry: dict[str, Any] = {
-        "path": p.path,
+        "path": path,
         "route": t.get("route") if t else None,
         "view": t.get("view") if t else None,
         "status": p.status,
@@ -33,8 +53,14 @@ def _probe_entry(p: ProbeResult) -> dict[str, Any]:
         "hop_ms": None,
         "blocking_calls": None,
         "error": p.error,
+        "measured": p.measured,
+        "not_measured": p.not_measured,
+        "redirect": p.redirect,
+        "followed": p.followed,
+        "query_omitted": bool(query),
+        "dropped_events": _dropped(t),
     }
-    if t is not None:
+    if t is not None and p.measured:
         f = facts(t)
         b = f.breakdown
         entry.update(
@@ -47,6 +73,14 @@ def _probe_entry(p: ProbeResult) -> dict[str, Any]:
             io_by_kind=b.io_by_kind,
         )
     return entry
+
+
+def _sample_reason(trace: dict[str, Any]) -> str | None:
+    """Stored samples: an error response says nothing about the view's work."""
+    status = trace.get("status")
+    if not isinstance(status, int) or status < 400:
+        return None  # unknown (older samples) or not an error: judged as before
+    return not_measured_reason(status, ran=view_ran(trace))
 
 
 def _finding_key(f: dict[str, Any]) -> tuple[int, str, str, str]:
@@ -64,13 +98,45 @@ def build_report(
     samples: Sequence[dict[str, Any]] = (),
     thresholds: Thresholds | None = None,
     notes: Sequence[str] = (),
+    sampling: dict[str, Any] | None = None,
+    samples_not_kept: Mapping[str, int] | None = None,
+    capacity: CapacityOptions | None = None,
+    arrivals: Arrivals | None = None,
 ) -> dict[str, Any]:
-    """``static`` is ``StaticAudit.to_dict()``; samples are stored trace dicts."""
+    """``static`` is ``StaticAudit.to_dict()``; samples are stored trace dicts; ``sampling``
+    is the writers' health (``async_audit.sampling.health``), when any was recorded;
+    ``samples_not_kept`` counts, per route, samples read but left out of ``samples`` to bound
+    memory (``async_audit.sampling.aggregate``): they still count in ``samples`` figures."""
     static = static or {}
-    traces = [p.trace for p in probes if p.trace is not None and p.trace.get("route")] + list(
-        samples
-    )
-    verdicts = judge_all(traces, thresholds)
+    notes = list(notes)
+    judged_samples = [t for t in samples if _sample_reason(t) is None]
+    unmeasured = [p.trace for p in probes if p.trace is not None and not p.measured] + [
+        t for t in samples if _sample_reason(t) is not None
+    ]
+    if len(judged_samples) < len(samples):
+        notes.append(
+            f"{len(samples) - len(judged_samples)} stored sample(s) of error responses (4xx/5xx) "
+            f"not measured: checked for blocking calls and SynchronousOnlyOperation only"
+        )
+    logins = sum(p.login_redirect for p in probes)
+    if logins:
+        notes.append(
+            f"{logins} probe(s) were redirected to the login page and not measured: "
+            f"probe as a user with --probe-user USERNAME"
+        )
+    traces = [p.trace for p in probes if p.trace is not None and p.measured] + judged_samples
+    verdicts = judge_all(traces, thresholds, unmeasured)
+    # Figures from traces that hit MAX_EVENTS_PER_TRACE are lower bounds: say so per route.
+    partial: dict[str, list[int]] = {}
+    for t in traces + unmeasured:
+        tally = partial.setdefault(route_key(t), [0, 0])
+        if _dropped(t):
+            tally[0] += 1
+            tally[1] += _dropped(t)
+    for v in verdicts:
+        n, dropped = partial.get(route_key(v.figures), [0, 0])
+        v.figures["partial_samples"] = n
+        v.figures["dropped_events"] = dropped
     findings = list(static.get("findings", []))
     # A view the static audit found broken (AA2xx errors) is to fix first, whatever ran.
     broken = {f.get("view") for f in findings if f["severity"] == "error" and f.get("view")}
@@ -79,6 +145,9 @@ def build_report(
         if v.view in broken:
             v.verdict = v.figures["verdict"] = "fix-first"
     verdicts = rank(verdicts)
+    for v in verdicts:
+        if samples_not_kept and v.figures.get("route") in samples_not_kept:
+            v.figures["samples"] += samples_not_kept[v.figures["route"]]
     findings.sort(key=_finding_key)
     routes = [v.figures for v in verdicts]
     candidates = sorted(
@@ -86,7 +155,23 @@ def build_report(
         key=lambda r: -r.get("p95_io_ms", 0.0),
     )[:TOP_CANDIDATES]
     counts = {s: sum(f["severity"] == s for f in findings) for s in SEVERITIES}
-    return {
+    capacity = capacity or CapacityOptions()
+    # Arrival rates need every sample read, not only the ones kept for the verdicts.
+    sample_rates, rate_info = (
+        arrivals.rates() if arrivals is not None else _rates(samples, capacity.interval_s)
+    )
+    plan = capacity_section(
+        Inputs(
+            traces,
+            {route_key(v.figures): v.verdict for v in verdicts},
+            sample_rates,
+            capacity.traffic,
+            capacity.convert,
+        ),
+        capacity.objective,
+        rate_info if sample_rates else None,
+    )
+    report = {
         "schema": SCHEMA,
         "environment": static.get("environment", {}),
         "middleware": static.get("middleware", []),
@@ -114,7 +199,34 @@ def build_report(
                 for r in candidates
             ],
             "probes": len(probes),
-            "samples": len(samples),
+            "samples": len(samples) + sum((samples_not_kept or {}).values()),
         },
-        "notes": list(notes) + list(static.get("errors", [])),
+        "capacity": plan,
+        "notes": notes + list(static.get("errors", [])),
+        "sampling": sampling,
     }
+    replaced = _finite(report)
+    if replaced:
+        report["notes"].append(
+            f"{replaced} figure(s) were not finite numbers and are shown as null"
+        )
+    return report
+
+
+def _finite(node: Any) -> int:
+    """Replace NaN and infinities by None in place (the JSON must stay strict); how many."""
+    count = 0
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, value in items:
+        if isinstance(value, float) and not math.isfinite(value):
+            node[key] = None
+            count += 1
+        elif isinstance(value, (dict, list)):
+            count += _finite(value)
+    return count

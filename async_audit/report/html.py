@@ -14,7 +14,10 @@ from django.template import Context, Engine
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-__all__ = ["SEGMENTS", "render_html"]
+from async_audit.report.labels import partial_footnote, probe_note, probe_path, route_label
+from async_audit.report.sampling import sampling_line
+
+__all__ = ["SEGMENTS", "render_html", "render_onion"]
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # Bar segments, in drawing order: (key, label, colour).
@@ -40,8 +43,8 @@ def _engine() -> Engine:
     return _ENGINE
 
 
-def _onion(middleware: list[dict[str, Any]], view_label: str) -> SafeString:
-    """Nested boxes, outermost member outside; the view at the core."""
+def render_onion(middleware: list[dict[str, Any]], view_label: str) -> SafeString:
+    """Nested boxes, outermost member outside; the view at the core (the report and the panel)."""
     inner: SafeString = format_html('<div class="core">{}</div>', view_label)
     for m in reversed(middleware):
         mode = m.get("mode_under_asgi") or "?"
@@ -88,8 +91,30 @@ def _bars(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for k, label, _ in SEGMENTS
             if parts.get(k, 0.0) > 0
         ]
-        out.append({**r, "segments": segments, "width_pct": wall / scale * 100})
+        out.append(
+            {
+                **r,
+                "segments": segments,
+                "width_pct": wall / scale * 100,
+                "label": route_label(r["route"]),
+            }
+        )
     return out
+
+
+def _capacity(cap: dict[str, Any]) -> dict[str, Any]:
+    from async_audit.report import capacity as c
+
+    has_plan = bool(cap.get("plan"))
+    return {
+        "heading": c.heading(cap) if has_plan else "",
+        "route_headers": c.ROUTE_HEADERS,
+        "routes": c.route_rows(cap) if has_plan else [],
+        "plan_headers": c.PLAN_HEADERS,
+        "plan": c.plan_rows(cap) if has_plan else [],
+        "arithmetic": c.arithmetic(cap) if has_plan else [],
+        "notes": cap.get("notes", []),
+    }
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -99,17 +124,34 @@ def render_html(report: dict[str, Any]) -> str:
         for f in report.get("findings", [])
     ]
     chain = report.get("chain") or {}
+    routes = [{**r, "label": route_label(r["route"])} for r in report.get("routes", [])]
+    probes = [
+        {**q, "shown_path": probe_path(q), "note": probe_note(q)} for q in report.get("probes", [])
+    ]
+    convert = [{**r, "label": route_label(r["route"])} for r in report["summary"]["convert_first"]]
+    findings = [{**f, "route_label": route_label(f.get("route"))} for f in findings]
+    fix_first = [
+        {**f, "route_label": route_label(f.get("route"))} for f in report["summary"]["fix_first"]
+    ]
+    cap = report.get("capacity")
     context = {
         "report": report,
         "env": env,
         "summary": report["summary"],
+        "sampling_line": sampling_line(report),
         "chain": chain,
-        "onion": _onion(report.get("middleware", []), "your view")
+        "onion": render_onion(report.get("middleware", []), "your view")
         if report.get("middleware")
         else None,
         "bars": _bars(report.get("routes", [])),
         "legend": [{"label": label, "colour": colour} for _, label, colour in SEGMENTS],
         "findings": findings,
+        "routes": routes,
+        "probes": probes,
+        "convert_first": convert,
+        "fix_first": fix_first,
+        "partial_footnote": partial_footnote(report),
+        "capacity": _capacity(cap) if cap else None,
         "style": mark_safe((_TEMPLATES / "async_audit" / "report.css").read_text()),
         "legend_html": format_html_join(
             "",

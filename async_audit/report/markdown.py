@@ -5,6 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from async_audit.report.labels import (
+    PARTIAL_MARK,
+    partial_footnote,
+    probe_note,
+    probe_path,
+    route_label,
+)
+from async_audit.report.sampling import sampling_line
+
 __all__ = ["render_markdown"]
 
 _ICON = {"error": "🔴", "warning": "🟠", "info": "🔵"}
@@ -25,7 +34,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 def _finding(f: dict[str, Any]) -> str:
-    route = f" (route `{f['route']}`)" if f.get("route") else ""
+    route = f" (route `{route_label(f['route'])}`)" if f.get("route") is not None else ""
     return f"- {_ICON[f['severity']]} **{f['code']}** `{f['target']}`{route}: {f['message']}"
 
 
@@ -40,6 +49,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"ASGI application `{env.get('asgi_application') or 'none'}`. "
         f"Evidence: static audit, {s['probes']} probe(s), {s['samples']} stored sample(s). "
         f"**{c['error']} errors, {c['warning']} warnings, {c['info']} info.**",
+        *(["", f"{health[0].upper()}{health[1:]}."] if (health := sampling_line(report)) else []),
         "",
         "### Fix first",
         "",
@@ -49,7 +59,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if s["convert_first"]:
         out += _table(
             ["#", "route", "view", "p95 I/O ms", "p95 ms", "predicted async ms"],
-            [[i + 1, f"`{r['route']}`", f"`{r['view']}`", r["p95_io_ms"], r["p95_ms"], r["predicted_async_ms"]]
+            [[i + 1, f"`{route_label(r['route'])}`", f"`{r['view']}`", r["p95_io_ms"], r["p95_ms"], r["predicted_async_ms"]]
              for i, r in enumerate(s["convert_first"])],
         )  # fmt: skip
     else:
@@ -73,16 +83,31 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += ["", "### Routes (medians)", ""]
         out += _table(
             ["route", "view", "n", "p50 ms", "p95 ms", "I/O ms", "CPU ms", "hops", "hop ms", "blocking", "verdict"],
-            [[f"`{r['route']}`", f"`{r['view']}`", r["samples"], r["p50_ms"], r["p95_ms"], r["io_ms"], r["cpu_ms"],
+            [[f"`{route_label(r['route'])}`", f"`{r['view']}`", f"{r['samples']}{PARTIAL_MARK if r.get('partial_samples') else ''}", r["p50_ms"], r["p95_ms"], r["io_ms"], r["cpu_ms"],
               r["hops"], r["hop_ms"], r["blocking_calls"], r["verdict"]] for r in report["routes"]],
         )  # fmt: skip
     if report.get("probes"):
         out += ["", "### Probes", ""]
         out += _table(
-            ["path", "status", "wall ms", "I/O ms", "CPU ms", "hops", "blocking", "error"],
-            [[f"`{q['path']}`", q["status"], q["wall_ms"], q["io_ms"], q["cpu_ms"], q["hops"], q["blocking_calls"],
-              q["error"] or ""] for q in report["probes"]],
+            ["path", "status", "wall ms", "I/O ms", "CPU ms", "hops", "blocking", "error", "notes"],
+            [[f"`{probe_path(q)}`", q["status"], q["wall_ms"], q["io_ms"], q["cpu_ms"], q["hops"], q["blocking_calls"],
+              q["error"] or "", probe_note(q)] for q in report["probes"]],
         )  # fmt: skip
+    footnote = partial_footnote(report)
+    if footnote:
+        out += ["", f"_{footnote}_"]
+    cap = report.get("capacity")
+    if cap:
+        from async_audit.report import capacity as c
+
+        out += ["", "### Capacity plan", ""]
+        if cap.get("plan"):
+            out += [c.heading(cap) + ".", ""]
+            out += _table(c.ROUTE_HEADERS, [[f"`{r[0]}`", *r[1:]] for r in c.route_rows(cap)])
+            out.append("")
+            out += _table(c.PLAN_HEADERS, c.plan_rows(cap))
+            out += [""] + [f"- {line}" for line in c.arithmetic(cap)]
+        out += [f"> {note}" for note in cap.get("notes", [])]
     out += ["", "<details><summary>All findings</summary>", ""]
     out += [_finding(f) for f in report.get("findings", [])] or ["None."]
     out += ["", "</details>"]

@@ -11,6 +11,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from async_audit.report.labels import (
+    PARTIAL_MARK,
+    partial_footnote,
+    probe_note,
+    probe_path,
+    route_label,
+)
+from async_audit.report.sampling import sampling_line
+
 __all__ = ["Palette", "render_text"]
 
 Paint = Callable[[str], str]
@@ -75,12 +84,39 @@ def _short(path: str | None, keep: int = 2) -> str:
 
 def _finding_lines(f: dict[str, Any], p: Palette) -> list[str]:
     paint = {"error": p.error, "warning": p.warning, "info": p.info}[f["severity"]]
-    where = f["target"] + (f"  (route {f['route']})" if f.get("route") else "")
+    where = f["target"] + (
+        f"  (route {route_label(f['route'])})" if f.get("route") is not None else ""
+    )
     lines = [f"  {paint(f['code'])}  {paint(f['severity']):s}  {where}"]
     lines += textwrap.wrap(
         f["message"], WIDTH - 8, initial_indent="        ", subsequent_indent="        "
     )
     return lines
+
+
+def _probe_cell(q: dict[str, Any], p: Palette) -> str:
+    cells = [p.error(_clip(q["error"], 70))] if q["error"] else []
+    note = probe_note(q)
+    if note:
+        cells.append(p.dim(note))
+    return "; ".join(cells)
+
+
+def _capacity_lines(cap: dict[str, Any] | None, p: Palette) -> list[str]:
+    from async_audit.report import capacity as c
+
+    if not cap:
+        return []
+    out = ["", p.heading("CAPACITY PLAN") + ("  " + c.heading(cap) if cap.get("plan") else "")]
+    if cap.get("plan"):
+        out += _table(c.ROUTE_HEADERS, c.route_rows(cap), right={2, 3})
+        out.append("")
+        out += _table(c.PLAN_HEADERS, c.plan_rows(cap), right={1, 2, 3, 4})
+        for line in c.arithmetic(cap):
+            out += textwrap.wrap(line, WIDTH - 4, initial_indent="  ", subsequent_indent="    ")
+    for note in cap.get("notes", []):
+        out.append("  " + p.dim(note))
+    return out
 
 
 def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
@@ -98,6 +134,8 @@ def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
     out.append(
         f"  evidence: static audit, {summary['probes']} probe(s), {summary['samples']} stored sample(s)"
     )
+    if (health := sampling_line(report)) is not None:
+        out.append(f"  {health}")
 
     fix = summary["fix_first"]
     out += ["", p.heading(f"FIX FIRST ({len(fix)} error{'s' if len(fix) != 1 else ''})")]
@@ -115,7 +153,7 @@ def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
             [
                 [
                     i + 1,
-                    r["route"],
+                    route_label(r["route"]),
                     _short(r["view"]),
                     _ms(r["p95_io_ms"]),
                     _ms(r["p95_ms"]),
@@ -167,7 +205,8 @@ def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
         out += _table(
             ["route", "view", "n", "p50 ms", "p95 ms", "I/O ms", "CPU ms", "I/O %", "hops", "hop ms", "blocking", "verdict"],
             [
-                [r["route"], _short(r["view"]), r["samples"], _ms(r["p50_ms"]), _ms(r["p95_ms"]), _ms(r["io_ms"]),
+                [route_label(r["route"]), _short(r["view"]),
+                 f"{r['samples']}{PARTIAL_MARK if r.get('partial_samples') else ''}", _ms(r["p50_ms"]), _ms(r["p95_ms"]), _ms(r["io_ms"]),
                  _ms(r["cpu_ms"]), f"{r['io_share'] * 100:.0f}", f"{r['hops']:.0f}", _ms(r["hop_ms"]),
                  r["blocking_calls"], r["verdict"]]
                 for r in routes
@@ -179,14 +218,20 @@ def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
     if probes:
         out += ["", p.heading("PROBES")]
         out += _table(
-            ["path", "status", "wall ms", "I/O ms", "CPU ms", "hops", "blocking", "error"],
+            ["path", "status", "wall ms", "I/O ms", "CPU ms", "hops", "blocking", "error / notes"],
             [
-                [q["path"], q["status"], _ms(q["wall_ms"]), _ms(q["io_ms"]), _ms(q["cpu_ms"]), q["hops"],
-                 q["blocking_calls"], p.error(_clip(q["error"], 70)) if q["error"] else ""]
+                [probe_path(q), q["status"], _ms(q["wall_ms"]), _ms(q["io_ms"]), _ms(q["cpu_ms"]), q["hops"],
+                 q["blocking_calls"],
+                 _probe_cell(q, p)]
                 for q in probes
             ],
             right={1, 2, 3, 4, 5, 6},
         )  # fmt: skip
+
+    footnote = partial_footnote(report)
+    if footnote:
+        out += textwrap.wrap(footnote, WIDTH - 2, initial_indent="  ", subsequent_indent="    ")
+    out += _capacity_lines(report.get("capacity"), p)
 
     findings = report.get("findings", [])
     counts = summary["findings"]

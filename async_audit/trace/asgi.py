@@ -11,10 +11,11 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from async_audit.trace.core import Trace, finish_trace, instrument_error, start_trace
+from async_audit.trace.core import Trace, instrument_error
+from async_audit.trace.owner import OwnedTrace, max_events_setting, view_is_async
 from async_audit.trace.stack import mark_boundary
 
-__all__ = ["TracedASGIApp", "describe_route", "view_is_async"]
+__all__ = ["TracedASGIApp", "view_is_async"]
 
 logger = logging.getLogger("async_audit")
 
@@ -22,29 +23,6 @@ Scope = dict[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-
-def view_is_async(view: Any) -> bool:
-    """What Django's handler checks: an async function, or a CBV with async handlers."""
-    from asgiref.sync import iscoroutinefunction
-
-    view_class = getattr(view, "view_class", None)
-    if view_class is not None and hasattr(view_class, "view_is_async"):
-        return bool(view_class.view_is_async)
-    return iscoroutinefunction(view)
-
-
-def describe_route(trace: Trace, path: str, urlconf: str | None = None) -> None:
-    """Fill ``trace.route`` / ``trace.view`` from the URL resolver."""
-    from django.urls import Resolver404, resolve
-
-    try:
-        match = resolve(path, urlconf)
-    except Resolver404:
-        return
-    trace.route = match.route
-    trace.view = match._func_path
-    trace.view_is_async = view_is_async(match.func)
 
 
 class TracedASGIApp:
@@ -60,34 +38,41 @@ class TracedASGIApp:
         on_trace: Callable[[Trace], Any],
         should_trace: Callable[[Scope], bool] | None = None,
     ) -> None:
-        from async_audit import conf
-
         self.app = app
         self.on_trace = on_trace
         self.should_trace = should_trace
-        self.max_events = int(conf.get("MAX_EVENTS_PER_TRACE"))
+        self.max_events = max_events_setting()
+
+    def _wanted(self, scope: Scope) -> bool:
+        if self.should_trace is None:
+            return True
+        try:
+            return bool(self.should_trace(scope))
+        except Exception:
+            instrument_error()  # counted and logged once; the request runs untraced
+            return False
 
     @mark_boundary
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http" or (
-            self.should_trace is not None and not self.should_trace(scope)
-        ):
+        if scope.get("type") != "http" or not self._wanted(scope):
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        trace, token = start_trace(f"{scope.get('method', 'GET')} {path}", self.max_events)
+        owned = OwnedTrace(f"{scope.get('method', 'GET')} {path}", self.max_events)
+        status: int | None = None
 
         async def traced_send(message: Message) -> None:
+            nonlocal status
             if message.get("type") == "http.response.start":
-                trace.status = message.get("status")
+                status = message.get("status")
             await send(message)
 
         try:
             await self.app(scope, receive, traced_send)
         finally:
-            finish_trace(trace, token)
+            trace = owned.finish(status)
             try:
-                describe_route(trace, path)
+                owned.name_from_path(path)
                 self.on_trace(trace)
             except Exception:
                 instrument_error(trace)

@@ -17,7 +17,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 from typing import Any
 
@@ -65,6 +65,10 @@ _task_traces: dict[asyncio.Task[Any], Trace] = {}
 _errors = 0
 _error_logged = False
 
+# Set by the loop watchdog while it runs (the instruments sit above this module, so they
+# hook in here rather than being imported): called on a loop thread when a trace starts.
+loop_trace_hook: Callable[[], None] | None = None
+
 DEFAULT_MAX_EVENTS: int = conf.DEFAULTS["MAX_EVENTS_PER_TRACE"]
 
 
@@ -82,8 +86,10 @@ class Trace:
         "loop",
         "max_events",
         "owner_cpu",
+        "parent",
         "route",
         "shared_thread",
+        "site_memo",
         "started_at",
         "status",
         "t0",
@@ -118,12 +124,22 @@ class Trace:
         self.view: str | None = None
         self.view_is_async: bool | None = None
         self.status: int | None = None
+        # Call-site walks already made in this request (see ``stack.call_site``); holds
+        # frames, so it is emptied when the trace finishes.
+        self.site_memo: dict[Any, Any] = {}
+        # The trace already current when this one started (a probe or the sampling
+        # middleware around the toolbar panel or a test budget): it keeps receiving every
+        # event, so nesting owners never steal each other's evidence.
+        self.parent: Trace | None = _current.get()
 
     def add(self, event: Event) -> None:
         if len(self.events) < self.max_events:
             self.events.append(event)
         else:
             self.dropped += 1
+        parent = self.parent
+        if parent is not None and parent.t1 is None:
+            parent.add(event)
 
     # -- derived figures -------------------------------------------------------------------
 
@@ -184,31 +200,65 @@ class Trace:
         return own + self.hop_cpu
 
     def summary(self) -> dict[str, Any]:
-        hops = self.hops
-        queries = self.queries
-        http = self.http_calls
-        cache = self.cache_calls
-        blocking = self.blocking_calls
-        waits = [h.queue_wait for h in hops if h.queue_wait is not None]
-        top = [h for h in hops if not h.nested]
+        # One pass over the events: this runs for every exported trace (every sample).
+        hops = queries = http = cache = blocking = lags = 0
+        hop_overhead = hop_total = waits = wait_max = 0.0
+        db = http_t = cache_t = blocking_t = 0.0
+        exceptions: list[str] = []
+        for e in self.events:
+            if type(e) is Hop:
+                hops += 1
+                end = e.end
+                duration = 0.0 if end is None else max(0.0, end - e.start)
+                run_start = e.run_start
+                run_end = e.run_end
+                if run_start is None or run_end is None:
+                    overhead = duration if e.direction == "sync_to_async" else 0.0
+                else:
+                    overhead = max(0.0, duration - (run_end - run_start))
+                # What hopping itself cost: time in hops minus the time their function
+                # ran. A nested hop's overhead falls inside its parent's run time, so all
+                # are summed.
+                hop_overhead += overhead
+                if not e.nested:
+                    hop_total += duration
+                if run_start is not None:
+                    wait = max(0.0, run_start - e.start)
+                    waits += wait
+                    if wait > wait_max:
+                        wait_max = wait
+            elif type(e) is Query:
+                queries += 1
+                db += e.duration
+            elif type(e) is HttpCall:
+                http += 1
+                http_t += e.duration
+            elif type(e) is CacheCall:
+                cache += 1
+                cache_t += e.duration
+            elif type(e) is BlockingCall:
+                blocking += 1
+                blocking_t += e.duration
+            elif type(e) is LoopLag:
+                lags += 1
+            elif type(e) is RaisedException:
+                exceptions.append(e.type_name)
         return {
-            "hops": len(hops),
-            # What hopping itself cost: time in hops minus the time their function ran. A
-            # nested hop's overhead falls inside its parent's run time, so all are summed.
-            "hop_ms": _ms(sum(h.overhead for h in hops)),
-            "hop_total_ms": _ms(sum(h.duration for h in top)),
-            "hop_queue_wait_ms": _ms(sum(waits)),
-            "hop_queue_wait_max_ms": _ms(max(waits, default=0.0)),
-            "queries": len(queries),
-            "db_ms": _ms(sum(q.duration for q in queries)),
-            "http_calls": len(http),
-            "http_ms": _ms(sum(c.duration for c in http)),
-            "cache_calls": len(cache),
-            "cache_ms": _ms(sum(c.duration for c in cache)),
-            "blocking_calls": len(blocking),
-            "blocking_ms": _ms(sum(b.duration for b in blocking)),
-            "loop_lags": len(self.loop_lags),
-            "exceptions": [e.type_name for e in self.exceptions],
+            "hops": hops,
+            "hop_ms": _ms(hop_overhead),
+            "hop_total_ms": _ms(hop_total),
+            "hop_queue_wait_ms": _ms(waits),
+            "hop_queue_wait_max_ms": _ms(wait_max),
+            "queries": queries,
+            "db_ms": _ms(db),
+            "http_calls": http,
+            "http_ms": _ms(http_t),
+            "cache_calls": cache,
+            "cache_ms": _ms(cache_t),
+            "blocking_calls": blocking,
+            "blocking_ms": _ms(blocking_t),
+            "loop_lags": lags,
+            "exceptions": exceptions,
             "dropped_events": self.dropped,
             "instrument_errors": self.errors,
         }
@@ -255,20 +305,30 @@ def start_trace(
     trace = Trace(label, max_events=max_events)
     with _registry_lock:
         peers = _active_by_thread.setdefault(trace.thread, set())
-        if peers:
+        # An enclosing trace is the same request, not a rival for the thread's CPU time.
+        rivals = [other for other in peers if not _encloses(other, trace)]
+        if rivals:
             trace.shared_thread = True
-            for other in peers:
+            for other in rivals:
                 other.shared_thread = True
         peers.add(trace)
         _active_count += 1
         if trace.task is not None:
             _task_traces[trace.task] = trace
     token = _current.set(trace)
-    if trace.loop is not None:
-        from async_audit.instruments import watchdog
-
-        watchdog.watch_current_loop()
+    hook = loop_trace_hook
+    if trace.loop is not None and hook is not None:
+        hook()
     return trace, token
+
+
+def _encloses(outer: Trace, inner: Trace) -> bool:
+    parent = inner.parent
+    while parent is not None:
+        if parent is outer:
+            return True
+        parent = parent.parent
+    return False
 
 
 def finish_trace(trace: Trace, token: Token[Trace | None] | None = None) -> Trace:
@@ -276,6 +336,7 @@ def finish_trace(trace: Trace, token: Token[Trace | None] | None = None) -> Trac
     if trace.t1 is not None:
         return trace
     trace.t1 = time.perf_counter()
+    trace.site_memo = {}
     if threading.get_ident() == trace.thread:
         trace.owner_cpu = time.thread_time() - trace.cpu0
     if token is not None:
@@ -292,7 +353,11 @@ def finish_trace(trace: Trace, token: Token[Trace | None] | None = None) -> Trac
                 del _active_by_thread[trace.thread]
         _active_count -= 1
         if trace.task is not None and _task_traces.get(trace.task) is trace:
-            del _task_traces[trace.task]
+            parent = trace.parent
+            if parent is not None and parent.t1 is None and parent.task is trace.task:
+                _task_traces[trace.task] = parent
+            else:
+                del _task_traces[trace.task]
     return trace
 
 

@@ -120,6 +120,10 @@ class LoopLag(Event):
     kind: ClassVar[str] = "loop_lag"
     site: Frame | None = None
     stack: list[Frame] = field(default_factory=list)
+    # Since the last heartbeat: the loop thread's CPU time, and its time runnable but
+    # waiting for a CPU (Linux's schedstat). None where the platform cannot tell.
+    cpu: float | None = None
+    queued: float | None = None
 
 
 @dataclass(slots=True, eq=False)

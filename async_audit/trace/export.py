@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from async_audit.trace.core import Trace, _ms
@@ -9,6 +11,7 @@ from async_audit.trace.events import (
     BlockingCall,
     CacheCall,
     Event,
+    Frame,
     Hop,
     HttpCall,
     LoopLag,
@@ -21,71 +24,152 @@ from async_audit.trace.sql import fingerprint
 __all__ = ["event_to_dict", "trace_to_dict"]
 
 
-def _offset(trace: Trace, t: float | None) -> float | None:
-    return None if t is None else _ms(t - trace.t0)
+def _site(site: Frame | None) -> list[Any] | None:
+    return list(site) if site else None
 
 
-def event_to_dict(trace: Trace, e: Event, private: bool = False) -> dict[str, Any]:
-    d: dict[str, Any] = {
+# Exporting runs for every stored sample, so each kind has its own function that reads
+# every field once; no isinstance chain, no properties computed twice.
+def _hop(e: Hop, t0: float, private: bool) -> dict[str, Any]:
+    start, end, run_start, run_end = e.start, e.end, e.run_start, e.run_end
+    duration = 0.0 if end is None else max(0.0, end - start)
+    if run_start is None or run_end is None:
+        run_ms = None
+        overhead = duration if e.direction == "sync_to_async" else 0.0
+    else:
+        run_ms = round((run_end - run_start) * 1000.0, 3)
+        overhead = max(0.0, duration - (run_end - run_start))
+    cpu = e.cpu
+    return {
+        "kind": "hop",
+        "start_ms": round((start - t0) * 1000.0, 3),
+        "end_ms": None if end is None else round((end - t0) * 1000.0, 3),
+        "duration_ms": round(duration * 1000.0, 3),
+        "thread": e.thread,
+        "on_loop": e.on_loop,
+        "direction": e.direction,
+        "target": e.target,
+        "thread_sensitive": e.thread_sensitive,
+        "site": _site(e.site),
+        "queue_wait_ms": None
+        if run_start is None
+        else round(max(0.0, run_start - start) * 1000.0, 3),
+        "run_ms": run_ms,
+        "cpu_ms": None if cpu is None else round(cpu * 1000.0, 3),
+        "overhead_ms": round(overhead * 1000.0, 3),
+        "run_thread": e.run_thread,
+        "nested": e.nested,
+        "error": e.error,
+    }
+
+
+def _common(e: Event, t0: float) -> dict[str, Any]:
+    start, end = e.start, e.end
+    return {
         "kind": e.kind,
-        "start_ms": _offset(trace, e.start),
-        "end_ms": _offset(trace, e.end),
-        "duration_ms": _ms(e.duration),
+        "start_ms": round((start - t0) * 1000.0, 3),
+        "end_ms": None if end is None else round((end - t0) * 1000.0, 3),
+        "duration_ms": 0.0 if end is None else round(max(0.0, end - start) * 1000.0, 3),
         "thread": e.thread,
         "on_loop": e.on_loop,
     }
-    if isinstance(e, Hop):
-        d.update(
-            direction=e.direction,
-            target=e.target,
-            thread_sensitive=e.thread_sensitive,
-            site=list(e.site) if e.site else None,
-            queue_wait_ms=None if e.queue_wait is None else _ms(e.queue_wait),
-            run_ms=None
-            if e.run_start is None or e.run_end is None
-            else _ms(e.run_end - e.run_start),
-            cpu_ms=None if e.cpu is None else _ms(e.cpu),
-            overhead_ms=_ms(e.overhead),
-            run_thread=e.run_thread,
-            nested=e.nested,
-            error=e.error,
-        )
-    elif isinstance(e, Query):
-        d.update(
-            alias=e.alias,
-            vendor=e.vendor,
-            fingerprint=fingerprint(e.sql),
-            many=e.many,
-            error=e.error,
-        )
-        if private:
-            d["sql"] = e.sql
-    elif isinstance(e, HttpCall):
-        d.update(
-            client=e.client,
-            method=e.method,
-            host=e.host,
-            port=e.port,
-            path=e.path,
-            status=e.status,
-            error=e.error,
-        )
-    elif isinstance(e, ViewCall):
-        d.update(name=e.name, is_async=e.is_async)
-    elif isinstance(e, CacheCall):
-        d.update(backend=e.backend, alias=e.alias, op=e.op, hit=e.hit, error=e.error)
-    elif isinstance(e, (BlockingCall, LoopLag, RaisedException)):
-        if isinstance(e, BlockingCall):
-            d.update(call=e.call, category=e.category)
-        elif isinstance(e, RaisedException):
-            d.update(type=e.type_name)
-            if private:
-                d["message"] = e.message
-        d.update(site=list(e.site) if e.site else None, stack=[list(f) for f in e.stack])
+
+
+def _query(e: Query, t0: float, private: bool) -> dict[str, Any]:
+    d = _common(e, t0)
+    d["alias"] = e.alias
+    d["vendor"] = e.vendor
+    d["fingerprint"] = fingerprint(e.sql)
+    d["many"] = e.many
+    d["error"] = e.error
+    if private:
+        d["sql"] = e.sql
     return d
 
 
+def _http(e: HttpCall, t0: float, private: bool) -> dict[str, Any]:
+    d = _common(e, t0)
+    d.update(
+        client=e.client,
+        method=e.method,
+        host=e.host,
+        port=e.port,
+        path=e.path,
+        status=e.status,
+        error=e.error,
+    )
+    return d
+
+
+def _view(e: ViewCall, t0: float, private: bool) -> dict[str, Any]:
+    d = _common(e, t0)
+    d["name"] = e.name
+    d["is_async"] = e.is_async
+    return d
+
+
+def _cache(e: CacheCall, t0: float, private: bool) -> dict[str, Any]:
+    d = _common(e, t0)
+    d.update(backend=e.backend, alias=e.alias, op=e.op, hit=e.hit, error=e.error)
+    return d
+
+
+def _stacked(
+    e: BlockingCall | LoopLag | RaisedException, t0: float, private: bool
+) -> dict[str, Any]:
+    d = _common(e, t0)
+    if isinstance(e, BlockingCall):
+        d.update(call=e.call, category=e.category)
+    elif isinstance(e, LoopLag):
+        d.update(
+            cpu_ms=None if e.cpu is None else _ms(e.cpu),
+            queued_ms=None if e.queued is None else _ms(e.queued),
+        )
+    elif isinstance(e, RaisedException):
+        d.update(type=e.type_name)
+        if private:
+            d["message"] = e.message
+    d.update(site=_site(e.site), stack=[list(f) for f in e.stack])
+    return d
+
+
+_EXPORTERS: dict[type[Event], Callable[[Any, float, bool], dict[str, Any]]] = {
+    Hop: _hop,
+    Query: _query,
+    HttpCall: _http,
+    ViewCall: _view,
+    CacheCall: _cache,
+    BlockingCall: _stacked,
+    LoopLag: _stacked,
+    RaisedException: _stacked,
+}
+
+
+def event_to_dict(trace: Trace, e: Event, private: bool = False) -> dict[str, Any]:
+    exporter = _EXPORTERS.get(type(e))
+    if exporter is None:  # a subclass, or an event kind this module does not know
+        for cls, candidate in _EXPORTERS.items():
+            if isinstance(e, cls):
+                return candidate(e, trace.t0, private)
+        return _common(e, trace.t0)
+    return exporter(e, trace.t0, private)
+
+
+_by_start = attrgetter("start")
+
+
 def trace_to_dict(trace: Trace, private: bool = False) -> dict[str, Any]:
+    t0 = trace.t0
+    events = trace.events
+    # Events are appended when they end, so nearly in start order: sorting is cheap.
+    ordered = sorted(events, key=_by_start)
+    get = _EXPORTERS.get
+    exported = []
+    for e in ordered:
+        exporter = get(type(e))
+        exported.append(
+            exporter(e, t0, private) if exporter is not None else event_to_dict(trace, e, private)
+        )
     return {
         "id": trace.id,
         "label": trace.label,
@@ -100,7 +184,5 @@ def trace_to_dict(trace: Trace, private: bool = False) -> dict[str, Any]:
         "status": trace.status,
         "tags": dict(trace.tags),
         "summary": trace.summary(),
-        "events": [
-            event_to_dict(trace, e, private) for e in sorted(trace.events, key=lambda e: e.start)
-        ],
+        "events": exported,
     }

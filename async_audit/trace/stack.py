@@ -8,6 +8,7 @@ Classification is cached per code object, so walking a stack is a few dict looku
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import site
 import sysconfig
@@ -19,7 +20,15 @@ import django
 
 from async_audit.trace.events import Frame
 
-__all__ = ["call_site", "capture_stack", "first_user_frame", "is_library_file", "mark_boundary"]
+__all__ = [
+    "SiteMemo",
+    "blocking_site",
+    "call_site",
+    "capture_stack",
+    "first_user_frame",
+    "is_library_file",
+    "mark_boundary",
+]
 
 
 def _dir(module_file: str | None) -> str:
@@ -97,28 +106,79 @@ def _classify(code: CodeType) -> int:
     return kind
 
 
-def call_site(frame: FrameType | None, max_depth: int = 64) -> Frame | None:
+# Frames whose caller may change between resumptions: never memoized.
+_CO_GENERATORS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+
+SiteMemo = dict[FrameType, tuple["FrameType | None", "FrameType | None"]]
+
+
+def call_site(
+    frame: FrameType | None, max_depth: int = 64, memo: SiteMemo | None = None
+) -> Frame | None:
     """The first frame outside the libraries, walking outwards from ``frame``.
 
     When the walk reaches the request's owner (the server side) without finding one, the
     hop was Django's own (a middleware hook, a signal): then the Django line that made it.
+
+    ``memo`` (one per trace) remembers, per frame walked, the first user frame and the first
+    Django frame at or above it. A request's hops are made from the same nest of middleware
+    coroutines, so later walks stop after a frame or two instead of climbing the whole
+    chain again (materialising each frame object on the way is what a walk costs). A
+    coroutine's or function's callers are fixed for its lifetime, so a remembered answer
+    stays true; generators, resumed from anywhere, are never remembered. Line numbers are
+    read when the site is returned, so they are always current.
     """
-    fallback: Frame | None = None
+    user: FrameType | None = None
+    django_frame: FrameType | None = None
+    walked: list[FrameType] = []
+    complete = True
     depth = 0
-    while frame is not None and depth < max_depth:
+    while True:
+        if frame is None:
+            break
+        if depth >= max_depth:
+            complete = False
+            break
+        if memo is not None:
+            hit = memo.get(frame)
+            if hit is not None:
+                user = hit[0]
+                if django_frame is None:
+                    django_frame = hit[1]
+                break
         code = frame.f_code
         kind = _code_class.get(code)
         if kind is None:
             kind = _classify(code)
         if kind == _USER:
-            return (code.co_filename, frame.f_lineno, code.co_name)
+            user = frame
+            break
         if kind == _BOUNDARY:
             break
-        if kind == _DJANGO and fallback is None:
-            fallback = (code.co_filename, frame.f_lineno, code.co_name)
+        if kind == _DJANGO and django_frame is None:
+            django_frame = frame
+        if memo is not None:
+            walked.append(frame)
         frame = frame.f_back
         depth += 1
-    return fallback
+    if walked and complete:
+        _remember(memo, walked, user)  # type: ignore[arg-type]
+    found = user if user is not None else django_frame
+    if found is None:
+        return None
+    code = found.f_code
+    return (code.co_filename, found.f_lineno, code.co_name)
+
+
+def _remember(memo: SiteMemo, walked: list[FrameType], user: FrameType | None) -> None:
+    above = memo.get(walked[-1].f_back) if walked[-1].f_back is not None else None
+    django_frame = above[1] if above is not None else None
+    for frame in reversed(walked):
+        code = frame.f_code
+        if _code_class.get(code) == _DJANGO:
+            django_frame = frame
+        if not code.co_flags & _CO_GENERATORS:
+            memo[frame] = (user, django_frame)
 
 
 def capture_stack(frame: FrameType | None, limit: int = 40) -> list[Frame]:
@@ -147,3 +207,16 @@ def first_user_frame(stack: list[Frame]) -> Frame | None:
                 return f
             fallback = fallback or f
     return fallback
+
+
+def blocking_site(stack: list[Frame]) -> Frame | None:
+    """Where a blocking call is to be fixed: ``first_user_frame``, unless asgiref itself made
+    the call (the innermost frame outside the standard library is asgiref's: it starts a
+    thread for each request's sync work). That wait comes with hopping, which AA303 covers;
+    the project line that hopped has no blocking call to replace."""
+    for f in stack:
+        if not _is_stdlib(f[0]):
+            if f[0].startswith(_ASGIREF_DIR):
+                return None
+            break
+    return first_user_frame(stack)

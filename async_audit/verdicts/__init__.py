@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from async_audit.verdicts.measured import not_measured_reason, route_key, view_ran
 from async_audit.verdicts.request import RequestFacts, facts
 from async_audit.verdicts.rules import VERDICTS, RouteVerdict, judge_route, percentile
 from async_audit.verdicts.thresholds import Thresholds
 from async_audit.verdicts.timeline import Breakdown, breakdown
 
 __all__ = [
+    "EVENT_CODES",
     "VERDICTS",
     "Breakdown",
     "RequestFacts",
@@ -25,18 +27,54 @@ __all__ = [
     "facts",
     "judge_all",
     "judge_route",
+    "not_measured_reason",
     "percentile",
     "rank",
+    "route_key",
+    "view_ran",
 ]
 
 
-def judge_all(traces: Iterable[dict[str, Any]], th: Thresholds | None = None) -> list[RouteVerdict]:
-    """One verdict per route (traces without a resolved route are grouped by view, then label)."""
+# Events that must never happen, whatever the response: a 500 caused by
+# SynchronousOnlyOperation is exactly AA308, and a blocking call before an error still
+# blocked the loop. Everything else (the route's shape) needs a response the view made.
+EVENT_CODES = frozenset({"AA301", "AA302", "AA308"})
+
+
+def _groups(traces: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for t in traces:
-        key = t.get("route") or t.get("view") or t.get("label") or "?"
-        groups.setdefault(key, []).append(t)
-    return rank([judge_route(group, th) for group in groups.values()])
+        groups.setdefault(route_key(t), []).append(t)
+    return groups
+
+
+def judge_all(
+    traces: Iterable[dict[str, Any]],
+    th: Thresholds | None = None,
+    unmeasured: Iterable[dict[str, Any]] = (),
+) -> list[RouteVerdict]:
+    """One verdict per route (traces without a resolved route are grouped by view, then label).
+
+    ``unmeasured``: traces of responses the view did not make (errors, redirects before
+    the view): they only add the findings of ``EVENT_CODES``; a route seen only in them gets
+    a row (fix-first) when they found something, else none.
+    """
+    judged = {key: judge_route(group, th) for key, group in _groups(traces).items()}
+    for key, group in _groups(unmeasured).items():
+        events = [f for f in judge_route(group, th).findings if f.code in EVENT_CODES]
+        if not events:
+            continue
+        verdict = judged.get(key)
+        if verdict is None:
+            verdict = judge_route(group, th)
+            verdict.findings = events
+            verdict.figures["measured"] = False
+            judged[key] = verdict
+        else:
+            have = {f.code for f in verdict.findings}
+            verdict.findings.extend(f for f in events if f.code not in have)
+        verdict.verdict = verdict.figures["verdict"] = "fix-first"
+    return rank(list(judged.values()))
 
 
 def rank(verdicts: Sequence[RouteVerdict]) -> list[RouteVerdict]:

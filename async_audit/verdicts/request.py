@@ -6,20 +6,26 @@ The prediction for a sync view rewritten as async:
     becomes the longest call's;
   - DB work stays serial on one connection, and each ORM or cache call becomes an ``a*``
     method, which is one ``sync_to_async`` hop: that hop's price is measured in this very
-    request (the median overhead of its hops);
+    request (the median overhead of its hops); a request served by WSGI has no hops, so it
+    is priced at ``WSGI_HOP_COST_MS``, the middle of what a hop was measured to cost;
   - CPU stays as it is.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 from typing import Any
 
 from async_audit.trace.stack import is_library_file
 from async_audit.verdicts.timeline import Breakdown, breakdown, union_ms
 
-__all__ = ["RequestFacts", "facts"]
+__all__ = ["WSGI_HOP_COST_MS", "RequestFacts", "facts"]
+
+# sync_to_async(noop) measured 46-84 us on a 2-core VM (docs/async-internals.md).
+WSGI_HOP_COST_MS = 0.065
 
 
 @dataclass
@@ -66,45 +72,97 @@ def _is_view_hop(hop: dict[str, Any], view: str | None) -> bool:
     return ".as_view.<locals>.view" in target
 
 
-def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return bool(a["start_ms"] < b["end_ms"] and b["start_ms"] < a["end_ms"])
-
-
 def _within(inner: dict[str, Any], outer: dict[str, Any]) -> bool:
     return bool(outer["start_ms"] <= inner["start_ms"] and inner["end_ms"] <= outer["end_ms"])
+
+
+def _run_window(hop: dict[str, Any]) -> tuple[float, float]:
+    """When the hop's function really ran (after its queue wait); its whole span if unknown."""
+    wait, run = hop.get("queue_wait_ms"), hop.get("run_ms")
+    if wait is None or run is None:
+        return hop["start_ms"], hop["end_ms"]
+    start = hop["start_ms"] + wait
+    return start, start + run
+
+
+def _overlapped(spans: list[tuple[float, float]]) -> list[bool]:
+    """For each span, whether another one overlaps it (open intervals): sort and sweep.
+
+    Spans are sorted by start; those starting before a span's end form a prefix, and the
+    span overlaps one of them iff the longest end in that prefix, itself left out, passes
+    its start. Prefix maxima keep the best two ends so a span never counts itself.
+    """
+    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
+    starts = [spans[i][0] for i in order]
+    best: list[tuple[float, int]] = []  # per prefix length - 1: (longest end, its index)
+    second: list[float] = []  # the runner-up end in that prefix
+    top, top_i, runner = -math.inf, -1, -math.inf
+    for i in order:
+        end = spans[i][1]
+        if end > top:
+            top, top_i, runner = end, i, top
+        elif end > runner:
+            runner = end
+        best.append((top, top_i))
+        second.append(runner)
+    out = []
+    for i, (start, end) in enumerate(spans):
+        k = bisect_left(starts, end)  # spans starting strictly before this one's end
+        if k == 0:
+            out.append(False)
+            continue
+        longest, who = best[k - 1]
+        out.append((second[k - 1] if who == i else longest) > start)
+    return out
 
 
 def _contended_wait(hops: list[dict[str, Any]]) -> float:
     """The longest queue wait spent behind another hop of this request on the same thread.
 
     A wait with no other hop running there (a thread starting, a busy machine) is not what
-    AA304 is about: only hops of one request queueing for its thread-sensitive thread.
+    AA304 is about: only hops of one request queueing for its thread-sensitive thread. A
+    hop whose run encloses the waiting one is its parent (a sync middleware's thread serving
+    the inner chain through asgiref's CurrentThreadExecutor), not a rival.
+
+    A rival's run either starts inside the wait, or starts before it and ends between the
+    wait's start and the waiting hop's end (it ends before the hop does, so it is no parent).
+    Per thread: sorted run starts answer the first, a sweep over the waits the second.
     """
-    longest = 0.0
+    runners: dict[Any, list[tuple[float, float]]] = {}
+    waiters: dict[Any, list[dict[str, Any]]] = {}
     for h in hops:
-        wait = h.get("queue_wait_ms") or 0.0
-        if wait <= longest or h.get("run_thread") is None:
+        thread = h.get("run_thread")
+        if thread is None:
             continue
-        window = {"start_ms": h["start_ms"], "end_ms": h["start_ms"] + wait}
-        # A hop whose run encloses this one is its parent (a sync middleware's thread
-        # serving the inner chain through asgiref's CurrentThreadExecutor), not a rival.
-        if any(
-            g is not h
-            and g.get("run_thread") == h["run_thread"]
-            and _overlap(_run_window(g), window)
-            and not _within(h, _run_window(g))
-            for g in hops
-            if g.get("queue_wait_ms") is not None and g.get("run_ms") is not None
-        ):
-            longest = wait
+        if h.get("queue_wait_ms") is not None and h.get("run_ms") is not None:
+            runners.setdefault(thread, []).append(_run_window(h))
+        if (h.get("queue_wait_ms") or 0.0) > 0:
+            waiters.setdefault(thread, []).append(h)
+    longest = 0.0
+    for thread, waiting in waiters.items():
+        windows = sorted(runners.get(thread, ()))
+        run_starts = [w[0] for w in windows]
+        waiting.sort(key=lambda h: h["start_ms"])
+        ends_so_far: list[float] = []  # run ends of runs started at or before the sweep point
+        k = 0
+        for h in waiting:
+            begin, wait = h["start_ms"], h["queue_wait_ms"]
+            if wait <= longest:
+                continue
+            end = math.inf if h.get("end_ms") is None else h["end_ms"]
+            while k < len(windows) and windows[k][0] <= begin:
+                insort(ends_so_far, windows[k][1])
+                k += 1
+            # A run starting strictly inside the wait (the hop's own run starts at its end).
+            i = bisect_right(run_starts, begin)
+            rival = i < len(run_starts) and run_starts[i] < begin + wait
+            if not rival:
+                # A run started by then that ends after the wait began but before the hop.
+                j = bisect_right(ends_so_far, begin)
+                rival = j < len(ends_so_far) and ends_so_far[j] < end
+            if rival:
+                longest = wait
     return longest
-
-
-def _run_window(hop: dict[str, Any]) -> dict[str, Any]:
-    if hop.get("queue_wait_ms") is None or hop.get("run_ms") is None:
-        return hop
-    start = hop["start_ms"] + hop["queue_wait_ms"]
-    return {"start_ms": start, "end_ms": start + hop["run_ms"]}
 
 
 def _serial(calls: list[dict[str, Any]], hops: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -113,25 +171,57 @@ def _serial(calls: list[dict[str, Any]], hops: list[dict[str, Any]]) -> list[dic
     Calls serialised only because their ``sync_to_async`` hops queued for the request's
     thread were already gathered: that is AA304's advice, not a fan-out.
     """
-    out = [c for c in calls if not any(o is not c and _overlap(o, c) for o in calls)]
-    # The hop whose function ran the call: its run window (after the queue wait) holds it.
-    hop_of: dict[int, dict[str, Any] | None] = {}
+    overlapped = _overlapped([(c["start_ms"], c["end_ms"]) for c in calls])
+    out = [c for c, o in zip(calls, overlapped, strict=True) if not o]
+    if not out or not hops:
+        return out
+    # The hop whose function ran the call: the latest-starting run window that holds it
+    # (the first such hop in trace order on a tie). Windows sorted by start; for a call,
+    # the rightmost window starting at or before it whose end reaches the call's end.
+    order = sorted(range(len(hops)), key=lambda i: (_run_window(hops[i])[0], -i))
+    windows = [_run_window(hops[i]) for i in order]
+    starts = [w[0] for w in windows]
+    ends = _MaxTree([w[1] for w in windows])
+    hop_of: list[int | None] = []
     for c in out:
-        around = [h for h in hops if _within(c, _run_window(h))]
-        hop_of[id(c)] = max(around, key=lambda h: _run_window(h)["start_ms"]) if around else None
-    queued = set()
-    for c in out:
-        for d in out:
-            hc, hd = hop_of[id(c)], hop_of[id(d)]
-            if (
-                c is not d
-                and hc is not None
-                and hd is not None
-                and hc is not hd
-                and _overlap(hc, hd)
-            ):
-                queued.add(id(c))
-    return [c for c in out if id(c) not in queued]
+        k = ends.last_at_least(bisect_right(starts, c["start_ms"]), c["end_ms"])
+        hop_of.append(None if k is None else order[k])
+    # Calls whose hops overlap another of these hops queued for the thread, not in series.
+    used = sorted({i for i in hop_of if i is not None})
+    clash = dict(
+        zip(
+            used, _overlapped([(hops[i]["start_ms"], hops[i]["end_ms"]) for i in used]), strict=True
+        )
+    )
+    return [c for c, i in zip(out, hop_of, strict=True) if i is None or not clash[i]]
+
+
+class _MaxTree:
+    """A max segment tree: the last index below ``limit`` whose value is at least ``x``."""
+
+    __slots__ = ("size", "tree")
+
+    def __init__(self, values: list[float]) -> None:
+        size = 1
+        while size < len(values):
+            size *= 2
+        self.size = size
+        self.tree = [-math.inf] * (2 * size)
+        self.tree[size : size + len(values)] = values
+        for i in range(size - 1, 0, -1):
+            self.tree[i] = max(self.tree[2 * i], self.tree[2 * i + 1])
+
+    def last_at_least(self, limit: int, x: float) -> int | None:
+        return self._last(1, 0, self.size, limit, x)
+
+    def _last(self, node: int, lo: int, hi: int, limit: int, x: float) -> int | None:
+        if lo >= limit or self.tree[node] < x:
+            return None
+        if hi - lo == 1:
+            return lo
+        mid = (lo + hi) // 2
+        found = self._last(2 * node + 1, mid, hi, limit, x)
+        return found if found is not None else self._last(2 * node, lo, mid, limit, x)
 
 
 def facts(trace: dict[str, Any]) -> RequestFacts:
@@ -155,7 +245,7 @@ def facts(trace: dict[str, Any]) -> RequestFacts:
         serial_http=_serial(http, [h for h in hops if h.get("end_ms") is not None]),
         queries=sum(e["kind"] == "query" for e in events),
         cache_calls=sum(e["kind"] == "cache" for e in events),
-        hop_cost_ms=statistics.median(overheads) if overheads else 0.0,
+        hop_cost_ms=statistics.median(overheads) if overheads else WSGI_HOP_COST_MS,
         view_hop_overhead_ms=view_hop.get("overhead_ms", 0.0) if view_hop else 0.0,
         # The view's own hops: made while the view ran (older traces: by their call site).
         user_hops=[h for h in hops if any(_within(h, w) for w in windows)]

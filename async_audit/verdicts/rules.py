@@ -17,6 +17,7 @@ from typing import Any
 from async_audit.findings import Finding
 from async_audit.verdicts.request import RequestFacts, facts
 from async_audit.verdicts.thresholds import Thresholds
+from async_audit.verdicts.timeline import union_ms
 
 __all__ = ["VERDICTS", "RouteVerdict", "judge_route", "percentile"]
 
@@ -69,6 +70,17 @@ def _where(site: Any) -> str:
     )
 
 
+def _stall_ms(lag: dict[str, Any]) -> float:
+    """A stall's own length: its time waiting for a CPU (a busy machine) taken off."""
+    return max(0.0, float(lag["duration_ms"]) - float(lag.get("queued_ms") or 0.0))
+
+
+def _span(event: dict[str, Any]) -> tuple[float, float]:
+    start = float(event["start_ms"])
+    end = event.get("end_ms")
+    return start, start + float(event["duration_ms"]) if end is None else float(end)
+
+
 def _r(x: float) -> float:
     return round(x, 2)
 
@@ -79,7 +91,7 @@ def judge_route(traces: Sequence[dict[str, Any]], th: Thresholds | None = None) 
     first = traces[0] if traces else {}
     route, view = first.get("route"), first.get("view")
     is_async = first.get("view_is_async")
-    target = view or route or "?"
+    target = view or (route if route is not None else "?")
     out: list[Finding] = []
 
     def add(code: str, severity: Any, message: str, evidence: dict[str, Any]) -> None:
@@ -122,17 +134,23 @@ def judge_route(traces: Sequence[dict[str, Any]], th: Thresholds | None = None) 
              "longest_ms": worst["duration_ms"], "occurrences": len(calls), "requests": n, "site": list(site) or None,
              "stack": worst.get("stack", [])},
         )  # fmt: skip
-    lags = [g for f in all_facts for g in f.uncovered_lags if g["duration_ms"] >= th.loop_lag_ms]
+    lags = [g for f in all_facts for g in f.uncovered_lags if _stall_ms(g) >= th.loop_lag_ms]
     if lags:
-        worst = max(lags, key=lambda g: g["duration_ms"])
+        worst = max(lags, key=_stall_ms)
+        stalled, cpu_ms = _stall_ms(worst), worst.get("cpu_ms")
+        what = (
+            "something no patch could name (C-extension I/O, a lock, long CPU work)"
+            if cpu_ms is None
+            else f"{cpu_ms:.0f} ms of CPU work and {max(0.0, stalled - cpu_ms):.0f} ms blocked in a call no patch "
+            f"could name (C-extension I/O, a lock)"
+        )
         add(
             "AA302",
             "warning",
-            f"the event loop stalled {worst['duration_ms']:.0f} ms (sampled at {_where(worst.get('site'))}) on "
-            f"something no patch could name (C-extension I/O, a lock, long CPU work): move it off the loop "
-            f"with sync_to_async or asyncio.to_thread.",
-            {"duration_ms": worst["duration_ms"], "occurrences": len(lags), "requests": n,
-             "site": worst.get("site"), "stack": worst.get("stack", [])},
+            f"the event loop stalled {stalled:.0f} ms (sampled at {_where(worst.get('site'))}) on {what}: move "
+            f"it off the loop with sync_to_async or asyncio.to_thread.",
+            {"duration_ms": _r(stalled), "cpu_ms": cpu_ms, "queued_ms": worst.get("queued_ms"),
+             "occurrences": len(lags), "requests": n, "site": worst.get("site"), "stack": worst.get("stack", [])},
         )  # fmt: skip
     sync_only = [
         e
@@ -176,14 +194,22 @@ def judge_route(traces: Sequence[dict[str, Any]], th: Thresholds | None = None) 
             {"calls": calls, "serial_ms": _r(sum(c["duration_ms"] for c in sample)), "longest_ms": _r(longest),
              "wall_ms": _r(wall), "predicted_ms": _r(fanout_pred), "predicted_async_ms": _r(predicted_ms or fanout_pred)},
         )  # fmt: skip
+    # Shares are of the time accounted for (CPU and I/O seen), not of wall time: on a busy
+    # machine wall time grows with waits for a CPU while CPU and I/O stay, and a verdict
+    # must not change with the machine's load.
+    accounted = cpu + io
     io_bound = (
-        is_async is False and awaitable >= th.io_ms and wall > 0 and awaitable / wall >= th.io_share
+        is_async is False
+        and awaitable >= th.io_ms
+        and accounted > 0
+        and awaitable / accounted >= th.io_share
     )
     if io_bound:
         add(
             "AA305",
             "warning",
-            f"sync view waiting on I/O {awaitable:.0f} of {wall:.0f} ms ({awaitable / wall:.0%}): rewritten async "
+            f"sync view waiting on I/O {awaitable:.0f} of {wall:.0f} ms ({awaitable / accounted:.0%} of the time spent "
+            f"on the CPU or in I/O): rewritten async "
             f"(async def, an async HTTP client such as httpx.AsyncClient, a* ORM methods) it would take "
             f"~{predicted_ms or wall:.0f} ms and stop holding a worker thread for {awaitable:.0f} ms per request.",
             {"io_ms": _r(io), "awaitable_io_ms": _r(awaitable), "cpu_ms": _r(cpu), "hop_ms": _r(hop_ms),
@@ -191,11 +217,12 @@ def judge_route(traces: Sequence[dict[str, Any]], th: Thresholds | None = None) 
              "worker_ms_freed": _r(awaitable), "io_by_kind": all_facts[0].breakdown.io_by_kind if n else {}},
         )  # fmt: skip
     user_hops = _med(all_facts, lambda f: len(f.user_hops))
+    # Gathered hops overlap: their union is the time spent inside hops, never over 100%.
     user_hop_share = _med(
         all_facts,
         lambda f: (
-            sum(h["duration_ms"] for h in f.user_hops) / f.breakdown.wall_ms
-            if f.breakdown.wall_ms
+            min(1.0, union_ms(_span(h) for h in f.user_hops) / f.breakdown.wall_ms)
+            if f.breakdown.wall_ms > 0
             else 0.0
         ),
     )
@@ -226,10 +253,11 @@ def judge_route(traces: Sequence[dict[str, Any]], th: Thresholds | None = None) 
             f"sync_to_async(..., thread_sensitive=False) for thread-safe work, or do it in one sync function.",
             {"max_queue_wait_ms": _r(queue_wait), "wall_ms": _r(wall)},
         )
-    cpu_bound = wall > 0 and cpu / wall >= th.cpu_share
+    cpu_bound = cpu >= th.cpu_ms and cpu / accounted >= th.cpu_share
     if is_async is False and not io_bound and not any(f.code == "AA306" for f in out):
         reason = (
-            f"CPU-bound ({cpu:.0f} of {wall:.0f} ms on the CPU): async would run the same work on the event loop"
+            f"CPU-bound ({cpu:.0f} ms on the CPU against {io:.0f} ms of I/O): async would run the same work on the "
+            f"event loop"
             if cpu_bound
             else f"little to wait for ({awaitable:.0f} ms of awaitable I/O, {io:.0f} ms of I/O in all, "
             f"{_med(all_facts, lambda f: f.queries):.0f} queries): as an async view each ORM call becomes a hop"

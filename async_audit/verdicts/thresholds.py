@@ -19,8 +19,11 @@ class Thresholds:
     fanout_min_calls: int = conf.DEFAULTS["FANOUT_MIN_CALLS"]
     fanout_min_ms: float = conf.DEFAULTS["FANOUT_MIN_MS"]
     loop_lag_ms: float = conf.DEFAULTS["LOOP_LAG_MS"]
-    # Share of wall time on the CPU above which a view is CPU-bound (AA307).
+    # Share of the accounted time (CPU + I/O seen) on the CPU above which a view is CPU-bound (AA307).
     cpu_share: float = 0.5
+    # ... and CPU time it must reach: time no instrument sees (a sleep in the view's thread)
+    # is left out of the accounted time, so a few ms of CPU alone is no CPU-bound view.
+    cpu_ms: float = 20.0
 
     @classmethod
     def from_settings(cls) -> Thresholds:

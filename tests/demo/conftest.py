@@ -47,6 +47,7 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         PYTHONPATH=str(ROOT),
         DJANGO_SETTINGS_MODULE="demo_site.settings",
         DEMO_SQLITE_PATH=str(tmp / "demo.sqlite3"),
+        DEMO_TOOLBAR="0",  # the toolbar changes what requests do: its own tests turn it on
         PYTHONUNBUFFERED="1",
     )
     run_manage(env, "migrate", "--no-input", "-v0")

@@ -77,7 +77,9 @@ def test_async_fanout_is_much_faster_than_sync(client: httpx.Client) -> None:
     sync = min(_wall(client, pair["sync"]) for _ in range(3))
     async_ = min(_wall(client, pair["async"]) for _ in range(3))
     assert sync >= 0.3
-    assert async_ < 0.6 * sync, (sync, async_)
+    # Two of the three 100 ms calls overlap: a saving no load on the machine takes away
+    # (a ratio would shrink as CPU overhead grows on both sides).
+    assert sync - async_ >= 0.15, (sync, async_)
 
 
 def test_one_slow_call_takes_as_long_either_way(client: httpx.Client) -> None:

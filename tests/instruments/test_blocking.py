@@ -119,3 +119,18 @@ def test_waits_on_something_already_done_cannot_wait():
     )
     assert not _cannot_wait((pending,), {}) and not _cannot_wait((unset,), {})
     assert _cannot_wait((pending,), {"timeout": 0}) and not _cannot_wait((unset, 5), {})
+
+
+def test_a_thread_asgiref_starts_for_a_hop_is_not_blamed_on_the_project_line_that_hopped():
+    import threading as _threading
+
+    import asgiref.sync
+
+    from async_audit.trace.stack import blocking_site
+
+    project = (__file__, 10, "my_middleware")
+    stdlib = (_threading.__file__, 900, "start")
+    by_asgiref = [stdlib, (asgiref.sync.__file__, 480, "__call__"), project]
+    assert blocking_site(by_asgiref) is None
+    # The same wait made by the project's own code stays the project's.
+    assert blocking_site([stdlib, project]) == project

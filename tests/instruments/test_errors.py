@@ -29,3 +29,14 @@ def test_the_trace_knows_the_route_and_whether_the_view_is_async():
     trace, _ = run_traced("/async/")
     assert (trace.route, trace.view_is_async) == ("async/", True)
     assert trace.exceptions == []
+
+
+def test_a_stored_trace_keeps_the_exception_type_and_site_but_never_its_message():
+    import json
+
+    trace, _ = run_traced("/async-sync-orm/")
+    (exc,) = trace.exceptions
+    assert exc.message  # in memory, for the toolbar panel (private=True) only
+    stored = json.dumps(trace.to_dict())
+    assert exc.message not in stored and "async context" not in stored
+    assert "django.core.exceptions.SynchronousOnlyOperation" in stored and views.__file__ in stored

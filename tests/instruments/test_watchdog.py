@@ -1,10 +1,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import selectors
+import subprocess
+import sys
+import threading
+import time
 from time import sleep as sleep_bound_before_install  # invisible to the patches
 
 import pytest
 
+from async_audit.instruments import watchdog
 from async_audit.trace import traced
 
 pytestmark = pytest.mark.usefixtures("installed")
@@ -42,3 +49,77 @@ def test_a_stall_is_attributed_to_the_request_that_caused_it():
 
     for n, trace in asyncio.run(main()):
         assert len(trace.loop_lags) == (1 if n == 3 else 0), n
+
+
+def test_an_idle_loop_whose_heartbeat_is_late_is_not_a_stall():
+    # A loaded machine wakes an idle loop late: its thread sits in the selector's wait.
+    async def main():
+        with traced() as trace:
+            await asyncio.sleep(0.03)  # the heartbeat starts
+            (watch,) = [w for w in watchdog._watches.values() if w.thread == threading.get_ident()]
+            watch.due -= 1.0  # the heartbeat is a second late, while the loop waits for work
+            await asyncio.sleep(0.1)  # idle: the watchdog samples the loop in its selector
+        return trace
+
+    assert asyncio.run(main()).loop_lags == []
+
+
+def _starved_loop(hog_cpu: int) -> tuple[object, float]:
+    """Run a traced loop of short CPU steps on a thread that loses its CPU to a hog."""
+    out = {}
+
+    async def main():
+        with traced() as trace:
+            await asyncio.sleep(0.03)
+            longest, last, deadline = 0.0, time.perf_counter(), time.perf_counter() + 4.0
+            for _ in range(80):  # 80 steps of 1 ms of CPU each, a short yield between them
+                if time.perf_counter() > deadline:
+                    break
+                end = time.thread_time() + 0.001
+                while time.thread_time() < end:
+                    pass
+                await asyncio.sleep(0)
+                now = time.perf_counter()
+                longest, last = max(longest, now - last), now
+        out["trace"], out["longest"] = trace, longest
+
+    def loop_thread():
+        # Share the hog's CPU at the lowest priority: the kernel keeps this thread waiting.
+        os.sched_setaffinity(threading.get_native_id(), {hog_cpu})
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        asyncio.run(main())
+
+    thread = threading.Thread(target=loop_thread)
+    thread.start()
+    thread.join(timeout=30)
+    return out["trace"], out["longest"]
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="schedstat and affinity are Linux's"
+)
+def test_a_loop_thread_starved_of_cpu_by_other_processes_is_not_a_stall():
+    cpu = min(os.sched_getaffinity(0))
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        os.sched_setaffinity(hog.pid, {cpu})
+        time.sleep(0.05)
+        trace, longest = _starved_loop(cpu)
+    finally:
+        hog.kill()
+        hog.wait()
+    # Starved well past the 50 ms threshold (the kernel's slices for a nice-19 thread beside
+    # a hog come about every 100 ms), so the watchdog did look at it while it waited.
+    assert longest >= 0.075, "the loop was never starved: the test proves nothing"
+    assert trace.loop_lags == []
+
+
+def test_a_stalls_site_is_never_the_interpreters_start_up_frames():
+    stack = [
+        (selectors.__file__, 468, "select"),
+        (asyncio.base_events.__file__, 1898, "_run_once"),
+        ("<frozen runpy>", 88, "_run_code"),
+    ]
+    assert watchdog._stall_site(stack) is None
+    user = ("/srv/project/shop/views.py", 12, "checkout")
+    assert watchdog._stall_site([*stack[:2], user, stack[2]]) == user

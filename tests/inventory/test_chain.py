@@ -265,3 +265,19 @@ class TestBrokenMembers:
         ]
         assert "not_installed_dependency" in aa109["tests.inventory.broken_middleware.Middleware"]
         assert "FOO_API_KEY" in aa109[M + "Explodes"]
+
+
+class TestAA101AdviceFitsThePlace:
+    @override_settings(MIDDLEWARE=[M + "SyncOnly", M + "RequestHook"])
+    def test_a_sync_only_member_already_first_is_not_told_to_move_to_the_top(self):
+        (finding,) = [f for f in chain_findings(analyse_chain()) if f.code == "AA101"]
+        assert finding.evidence["index"] == 0
+        assert "move it to the top" not in finding.message
+        assert "already first in MIDDLEWARE" in finding.message
+        assert "sync_capable = async_capable = True" in finding.message
+
+    @override_settings(MIDDLEWARE=[M + "RequestHook", M + "SyncOnly"])
+    def test_a_sync_only_member_that_drags_others_is_told_it_can_move_up(self):
+        (finding,) = [f for f in chain_findings(analyse_chain()) if f.code == "AA101"]
+        assert finding.evidence["drags"] == [M + "RequestHook"]
+        assert "move it to the top of MIDDLEWARE" in finding.message

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 
 from tests.testapp import views
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("sync/", views.sync_view, name="sync"),
     path("async/", views.async_view, name="async"),
     path("sync-sleep/", views.sync_sleep, name="sync-sleep"),
@@ -23,4 +25,5 @@ urlpatterns = [
     path("gathered-hops-async/", views.gathered_hops_async),
     path("tagged/sync/<int:rid>/", views.sync_tagged, name="sync-tagged"),
     path("tagged/async/<int:rid>/", views.async_tagged, name="async-tagged"),
+    path("secrets/", csrf_exempt(views.secrets_sync)),
 ]

@@ -164,3 +164,29 @@ async def hop_heavy_async(request: HttpRequest) -> HttpResponse:
 async def gathered_hops_async(request: HttpRequest) -> HttpResponse:
     await asyncio.gather(*(sync_to_async(time.sleep)(0.015) for _ in range(3)))
     return HttpResponse("gathered")
+
+
+async def home(request: HttpRequest) -> HttpResponse:
+    """The root route (pattern ""): a home page must be judged like any other route."""
+    return HttpResponse("home")
+
+
+def secrets_sync(request: HttpRequest) -> HttpResponse:
+    """Handles a secret every way a view can: the sampling tests check none of it is stored."""
+    secret = request.GET.get("q", "") + request.body.decode() + request.COOKIES.get("sid", "")
+    secret += request.headers.get("Authorization", "")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s", [secret])
+        cursor.fetchone()
+    upstream = os.environ.get("AA_UPSTREAM")
+    if upstream:
+        from urllib.parse import quote
+
+        query = quote(secret)
+        with urllib.request.urlopen(f"{upstream}/echo/{request.GET.get('q', '')}?k={query}") as r:
+            r.read()
+    try:
+        raise ValueError(f"bad token {secret}")
+    except ValueError:
+        pass
+    return HttpResponse("ok")

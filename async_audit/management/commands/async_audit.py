@@ -1,24 +1,27 @@
 """``manage.py async_audit``: the static audit, probes and stored samples, as one report.
 
 Exit status: 0 on success, 1 when ``--fail-on LEVEL`` finds a finding at LEVEL or above,
-2 on bad usage (flags, an unknown route, an unreachable database) with one line on stderr.
+2 on bad usage (flags, an unknown route, an unknown --probe-user, a URLconf that does not
+import, an unreachable database) with one line on stderr.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, get_resolver, resolve
 
 from async_audit import conf
 from async_audit.findings import SEVERITIES
 from async_audit.report import FORMATS, Palette, build_report, max_severity, render
 from async_audit.verdicts import Thresholds
+from async_audit.verdicts.capacity import Arrivals, CapacityOptions
 
 _SINCE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -32,7 +35,40 @@ def parse_since(value: str) -> timedelta:
     match = _SINCE.match(value.strip())
     if not match:
         raise _usage(f"--since {value!r}: expected a number and a unit, e.g. 30m, 12h, 7d, 2w")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        age = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        datetime.now() - age  # the cut-off must be a date
+    except OverflowError:
+        raise _usage(f"--since {value!r}: too far back (at most a few thousand years)") from None
+    return age
+
+
+def _check_urlconf() -> None:
+    """Probes need the URLconf: one that does not import is bad usage, not a traceback."""
+    resolver = get_resolver()
+    try:
+        resolver.url_patterns  # noqa: B018 (imports ROOT_URLCONF)
+    except Exception as exc:
+        raise _usage(
+            f"ROOT_URLCONF {resolver.urlconf_name!r} could not be imported: {type(exc).__name__}: "
+            + (str(exc).strip().splitlines() or [""])[0]
+        ) from exc
+
+
+def parse_traffic(value: str, known_routes: list[str]) -> tuple[str, float]:
+    """``'api/items/=120'`` -> ``('api/items/', 120.0)``; the glob must match a URL pattern."""
+    glob, sep, rate_text = value.rpartition("=")
+    try:
+        rate = float(rate_text)
+    except ValueError:
+        rate = math.nan
+    if not sep or not math.isfinite(rate) or rate < 0:
+        raise _usage(
+            f"--traffic {value!r}: expected ROUTE=REQUESTS_PER_SECOND, e.g. 'api/items/=120'"
+        )
+    if not any(fnmatch.fnmatchcase(r, glob) for r in known_routes):
+        raise _usage(f"--traffic {value!r}: no URL pattern matches {glob!r}")
+    return glob, rate
 
 
 def _path_of(route: str) -> str | None:
@@ -84,6 +120,16 @@ class Command(BaseCommand):
             action="store_true",
             help="probe every URL pattern that takes no arguments",
         )
+        parser.add_argument(
+            "--probe-user",
+            metavar="USERNAME",
+            help="probe logged in as this user (a session for the run, deleted after it)",
+        )
+        parser.add_argument(
+            "--follow",
+            action="store_true",
+            help="follow a redirect the view did not make (APPEND_SLASH, a locale) once, within the site",
+        )
         parser.add_argument("--no-samples", action="store_true", help="do not read stored samples")
         parser.add_argument(
             "--since", metavar="AGE", help="only samples newer than AGE (30m, 12h, 7d, 2w)"
@@ -101,9 +147,31 @@ class Command(BaseCommand):
             action="store_true",
             help="let probed views connect beyond this machine",
         )
+        parser.add_argument("--samples-file", metavar="FILE", help="read samples from this JSON Lines file (ASYNC_AUDIT['SAMPLE_FILE'] sink) instead of the database")  # fmt: skip
+        parser.add_argument("--prune", action="store_true", help="delete stored samples older than RETENTION_DAYS (in bounded batches) and exit")  # fmt: skip
+        parser.add_argument("--sample-token", metavar="PATH", help="print a header that forces the sampling middleware to sample PATH for 5 minutes, and exit")  # fmt: skip
+        parser.add_argument(
+            "--traffic",
+            metavar="ROUTE=RPS",
+            action="append",
+            default=[],
+            help="capacity plan: requests per second for each route matching the glob ROUTE "
+            "(repeatable; overrides the rate read from samples)",
+        )
+        parser.add_argument(
+            "--convert",
+            metavar="ROUTE",
+            action="append",
+            default=None,
+            help="capacity plan what-if: convert the sync routes matching this glob "
+            "(repeatable; default: the routes the report advises converting)",
+        )
         parser.add_argument("--database", metavar="ALIAS", help="database alias holding the samples (default: ASYNC_AUDIT['SAMPLE_DB_ALIAS'])")  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["prune"] or options["sample_token"]:
+            self._sampling_chores(options)
+            return
         since = parse_since(options["since"]) if options["since"] else None
         from async_audit.inventory import audit_static
 
@@ -115,6 +183,14 @@ class Command(BaseCommand):
                 raise _usage(
                     f"--route {route_glob!r}: no URL pattern matches (try one of: {', '.join(known[:5])} ...)"
                 )
+        if options["probe_user"] is not None and not (options["probe"] or options["probe_all"]):
+            raise _usage("--probe-user needs --probe PATH or --probe-all")
+        known_routes = [v["route"] for v in static["views"]]
+        traffic = [parse_traffic(value, known_routes) for value in options["traffic"]]
+        convert: list[str] | None = options["convert"]
+        for glob in convert or ():
+            if not any(fnmatch.fnmatchcase(r, glob) for r in known_routes):
+                raise _usage(f"--convert {glob!r}: no URL pattern matches")
         notes: list[str] = []
         paths = self._probe_paths(options["probe"], options["probe_all"], static, route_glob, notes)
 
@@ -127,33 +203,96 @@ class Command(BaseCommand):
                     paths,
                     allow_network=options["allow_network"],
                     progress=self._progress(len(paths)),
+                    user=options["probe_user"],
+                    follow=options["follow"],
                 )
             except ProbeError as exc:
                 raise _usage(str(exc)) from exc
             finally:
                 self._end_progress()
 
-        samples: list[dict[str, Any]] = []
-        if not options["no_samples"]:
+        from async_audit.sampling.aggregate import Reservoir
+
+        # Samples stream into a reservoir per route: memory is bounded by routes, not samples.
+        # Every sample read still counts towards the arrival rates of the capacity plan.
+        kept = Reservoir()
+        capacity = CapacityOptions.from_settings(traffic=traffic, convert=convert)
+        arrivals = Arrivals(capacity.interval_s)
+
+        def take(trace: dict[str, Any]) -> None:
+            arrivals.add(trace)
+            kept.add(trace)
+
+        sampling: dict[str, Any] | None = None
+        if options["samples_file"] and not options["no_samples"]:
+            from async_audit.sampling.health import read_file
+
+            try:
+                _, sample_notes, sampling = read_file(
+                    options["samples_file"], since=since, route_glob=route_glob, on_trace=take
+                )
+            except OSError as exc:
+                raise _usage(
+                    f"--samples-file {options['samples_file']}: {exc.strerror or exc}"
+                ) from exc
+            notes.extend(sample_notes)
+        elif not options["no_samples"]:
+            from async_audit.sampling.health import read_health_db
             from async_audit.storage import read_samples
 
             alias = options["database"] or conf.get("SAMPLE_DB_ALIAS")
-            samples, sample_notes = read_samples(
+            _, sample_notes = read_samples(
                 alias,
                 since=since,
                 route_glob=route_glob,
                 progress=self._sample_progress if sys.stderr.isatty() else None,
+                on_trace=take,
             )
             self._end_progress()
             notes.extend(sample_notes)
+            sampling = read_health_db(alias, since)
 
-        report = build_report(static, probes, samples, Thresholds.from_settings(), notes)
+        samples = kept.traces()
+        report = build_report(
+            static,
+            probes,
+            samples,
+            Thresholds.from_settings(),
+            notes,
+            sampling=sampling,
+            samples_not_kept=kept.not_kept(),
+            capacity=capacity,
+            arrivals=arrivals,
+        )
         if route_glob is not None:
             _filter_report(report, route_glob)
         self._write(report, options["format"], options["output"])
         self._gate(report, options["fail_on"])
 
     # -- parts ---------------------------------------------------------------------------
+
+    def _sampling_chores(self, options: dict[str, Any]) -> None:
+        if options["sample_token"]:
+            from async_audit.sampling.decide import FORCE_HEADER, force_token
+
+            path = options["sample_token"]
+            if not path.startswith("/"):
+                raise _usage(f"--sample-token {path!r}: give a path starting with '/'")
+            self.stdout.write(f"{FORCE_HEADER}: {force_token(path)}")
+        if options["prune"]:
+            from async_audit.models import Sample
+            from async_audit.sampling.sinks import prune_samples
+
+            alias = options["database"] or conf.get("SAMPLE_DB_ALIAS")
+            days = int(conf.get("RETENTION_DAYS"))
+            try:
+                deleted = prune_samples(alias, days)
+            except Exception as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise _usage(
+                    f"--prune: cannot prune {Sample._meta.db_table} in {alias!r}: {first}"
+                ) from exc
+            self.stdout.write(f"pruned {deleted} sample(s) older than {days} day(s) from {alias!r}")
 
     def _probe_paths(
         self,
@@ -167,15 +306,15 @@ class Command(BaseCommand):
         for path in explicit:
             if not path.startswith("/"):
                 raise _usage(f"--probe {path!r}: give a path starting with '/', e.g. /api/items/")
-            try:
-                resolve(path.split("?", 1)[0])
-            except Resolver404:
-                raise _usage(f"--probe {path}: no URL pattern matches this path") from None
+            # Not checked against the resolver: the application answers paths no pattern
+            # matches (a locale prefix, APPEND_SLASH); the probe reports what it answered.
             paths.append(path)
+        if explicit or probe_all:
+            _check_urlconf()
         if probe_all:
             for v in static["views"]:
                 if v.get("takes_args") or (
-                    route_glob and not fnmatch.fnmatchcase(v["route"], route_glob)
+                    route_glob is not None and not fnmatch.fnmatchcase(v["route"], route_glob)
                 ):
                     continue
                 found = _path_of(v["route"])

@@ -1,0 +1,260 @@
+"""The background writer: a bounded queue on the request side, batches on the storage side.
+
+A request only appends its finished trace to a deque (never waits, never touches storage).
+One daemon thread per process wakes every ``SAMPLE_FLUSH_SECONDS`` (or when a batch is
+ready), exports the traces, writes them in one batch, and records its counters where the
+command can read them. A full queue or failing storage drops samples, counted by reason and
+logged at most once per interval, never retried in a loop and never waited for.
+
+Flushing: the thread's interval flush, and at process exit (``atexit``; uvicorn and
+gunicorn workers exit normally on SIGTERM/SIGINT/SIGQUIT, so it runs). Django's ASGI handler
+has no lifespan support, so lifespan shutdown is covered by the same exit flush. A forked
+worker (gunicorn ``--preload``) starts its own thread on its first sample.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections import Counter, deque
+from typing import Any
+
+from async_audit.sampling.record import HOST, make_record
+from async_audit.sampling.sinks import Sink
+from async_audit.trace.core import Trace
+
+__all__ = ["Writer", "current_writer", "writer_from_settings"]
+
+logger = logging.getLogger("async_audit")
+
+PRUNE_EVERY_SECONDS = 3600.0
+EXIT_TIMEOUT_SECONDS = 5.0
+
+# (trace, method, rate in force, forced)
+Item = tuple[Trace, str, float, bool]
+
+
+class Writer:
+    def __init__(
+        self,
+        sink: Sink | None,
+        queue_size: int = 1000,
+        batch_size: int = 200,
+        flush_seconds: float = 2.0,
+        prune_days: int | None = None,
+    ) -> None:
+        self.sink = sink
+        self.queue_size = queue_size
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self.prune_days = prune_days
+        self._queue: deque[Item] = deque()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one drain at a time (thread, exit flush, tests)
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._stopping = False
+        self.boot = time.time()
+        self.sampled = 0
+        self.stored = 0
+        self.dropped: Counter[str] = Counter()
+        self._persisted: tuple[int, int, tuple[tuple[str, int], ...]] | None = None
+        self._last_log = 0.0
+        self._unlogged: Counter[str] = Counter()
+        self._next_prune = 0.0
+
+    # -- the request side ---------------------------------------------------------------------
+
+    def submit(self, trace: Trace, method: str, rate: float, forced: bool) -> None:
+        """Queue one finished trace; never blocks on storage."""
+        if self._pid != os.getpid():
+            self._start()
+        with self._lock:
+            self.sampled += 1
+            full = len(self._queue) >= self.queue_size
+            if not full:
+                self._queue.append((trace, method, rate, forced))
+        if full:
+            self._drop("queue_full", 1)
+            return
+        if len(self._queue) >= self.batch_size:
+            self._wake.set()
+
+    # -- the thread ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            if self._pid:  # forked: the parent's queue and counters are not ours
+                self._queue.clear()
+                self.sampled, self.stored = 0, 0
+                self.dropped.clear()
+                self.boot = time.time()
+                self._persisted = None
+            self._pid = os.getpid()
+            self._stopping = False
+            self._thread = threading.Thread(
+                target=self._run, name="async_audit-writer", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything queued now, then the counters; prune when due."""
+        if self.sink is None:
+            with self._lock:
+                n = len(self._queue)
+                self._queue.clear()
+            self._drop("no_sink", n)
+            return
+        with self._write_lock:
+            while self._queue:
+                self._write_batch(self.sink)
+            self._write_counters(self.sink)
+            if self.prune_days is not None and time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                try:
+                    self.sink.prune(self.prune_days)
+                except Exception:
+                    self.sink.release(broken=True)
+                    self._log_once("async_audit: pruning old samples failed", exc_info=True)
+            self.sink.release()
+            self._maybe_log()
+
+    def _write_batch(self, sink: Sink) -> None:
+        records = []
+        for _ in range(self.batch_size):
+            try:
+                trace, method, rate, forced = self._queue.popleft()
+            except IndexError:
+                break
+            if trace.route is None:
+                self._drop("no_route", 1)  # nothing resolved: no pattern to store it under
+                continue
+            try:
+                records.append(make_record(trace, method, rate, forced))
+            except Exception:
+                self._drop("export_error", 1)
+        if not records:
+            return
+        try:
+            sink.write(records)
+        except Exception:
+            self._drop(sink.reason, len(records))
+            return
+        with self._lock:
+            self.stored += len(records)
+
+    def _write_counters(self, sink: Sink) -> None:
+        snapshot = self.counters()
+        key = (snapshot["sampled"], snapshot["stored"], tuple(sorted(self.dropped.items())))
+        if key == self._persisted:
+            return
+        try:
+            sink.write_counters(snapshot)
+        except Exception:
+            return  # storage is down: the samples' drops are already counted; retried next time
+        self._persisted = key
+
+    def counters(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "host": HOST,
+                "pid": os.getpid(),
+                "boot": self.boot,
+                "sampled": self.sampled,
+                "stored": self.stored,
+                "dropped": dict(self.dropped),
+                "queued": len(self._queue),
+            }
+
+    # -- drops --------------------------------------------------------------------------------
+
+    def _drop(self, reason: str, n: int) -> None:
+        if n <= 0:
+            return
+        with self._lock:
+            self.dropped[reason] += n
+            self._unlogged[reason] += n
+
+    def _maybe_log(self, force: bool = False) -> None:
+        """At most one warning per flush interval, summing what was dropped since the last."""
+        if not self._unlogged or (
+            not force and time.monotonic() - self._last_log < self.flush_seconds
+        ):
+            return
+        with self._lock:
+            summary = ", ".join(f"{n} {reason}" for reason, n in sorted(self._unlogged.items()))
+            self._unlogged.clear()
+        self._last_log = time.monotonic()
+        logger.warning("async_audit: samples dropped: %s", summary)
+
+    def _log_once(self, message: str, exc_info: bool = False) -> None:
+        if time.monotonic() - self._last_log >= self.flush_seconds:
+            self._last_log = time.monotonic()
+            logger.warning(message, exc_info=exc_info)
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def close(self, timeout: float = EXIT_TIMEOUT_SECONDS) -> None:
+        """Stop the thread and write what is left (at process exit)."""
+        self._stopping = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and self._pid == os.getpid():
+            thread.join(timeout)
+            if thread.is_alive():
+                # Stuck on storage: what is still queued cannot be written in time.
+                with self._lock:
+                    n = len(self._queue)
+                    self._queue.clear()
+                self._drop("shutdown", n)
+                self._maybe_log(force=True)
+                return
+        if self._pid == os.getpid():
+            self.flush()
+            self._maybe_log(force=True)  # the last word: nothing dropped goes unsaid
+
+
+_writer: Writer | None = None
+_writer_lock = threading.Lock()
+
+
+def current_writer() -> Writer | None:
+    return _writer
+
+
+def writer_from_settings() -> Writer:
+    """The process's one writer, made from ``ASYNC_AUDIT`` on first use."""
+    global _writer
+    with _writer_lock:
+        if _writer is None:
+            from async_audit import conf
+            from async_audit.sampling.sinks import DatabaseSink, FileSink
+
+            sink: Sink | None = None
+            kind = conf.get("SAMPLE_SINK")
+            if kind == "database":
+                sink = DatabaseSink(conf.get("SAMPLE_DB_ALIAS"))
+            elif kind == "file":
+                path = conf.get("SAMPLE_FILE")
+                sink = FileSink(path) if path else None
+            _writer = Writer(
+                sink,
+                queue_size=conf.get("SAMPLE_QUEUE_SIZE"),
+                batch_size=conf.get("SAMPLE_BATCH_SIZE"),
+                flush_seconds=float(conf.get("SAMPLE_FLUSH_SECONDS")),
+                prune_days=conf.get("RETENTION_DAYS") if conf.get("PRUNE_FROM_WRITER") else None,
+            )
+            atexit.register(_writer.close)
+        return _writer

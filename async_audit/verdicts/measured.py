@@ -1,0 +1,77 @@
+"""Whether a request says anything about its view, and if not, why (pure functions).
+
+A 302 to the login page issued by a decorator, a 301 from ``APPEND_SLASH``, a 404 from the
+resolver or a 500 are answers in which the view did little or nothing: judging the view
+from them ("keep it sync: CPU-bound") would be a verdict about Django's error page. The
+``view`` event (``instruments/views.py``) says whether the view was called at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["is_error_status", "not_measured_reason", "route_key", "view_ran"]
+
+
+def route_key(trace: dict[str, Any]) -> str:
+    """How traces are grouped into routes: the URL pattern (``""`` is the root route, a real
+    route), else the view, else the label."""
+    route = trace.get("route")
+    if route is not None:
+        return str(route)
+    return str(trace.get("view") or trace.get("label") or "?")
+
+
+def view_ran(trace: dict[str, Any]) -> bool:
+    """The view was called (a trace that dropped events may have lost that event: assume so)."""
+    if any(e.get("kind") == "view" for e in trace.get("events") or ()):
+        return True
+    return bool((trace.get("summary") or {}).get("dropped_events"))
+
+
+def is_error_status(status: Any) -> bool:
+    return not isinstance(status, int) or status >= 400
+
+
+def _short(type_name: str | None) -> str:
+    return (type_name or "").rsplit(".", 1)[-1]
+
+
+def not_measured_reason(
+    status: int | None,
+    *,
+    ran: bool,
+    exception: str | None = None,
+    location: str | None = None,
+    login: bool = False,
+) -> str | None:
+    """None when the response is the view's work; else one line saying what happened.
+
+    ``exception``: the type of the exception Django turned into the response, if any;
+    ``location``: where a 3xx pointed; ``login``: that place is the login page.
+    """
+    exc = _short(exception)
+    if status is None:
+        return f"no response: the application raised {exc or 'an exception'}"
+    if status >= 500:
+        if ran:
+            return (
+                f"{status}: the view raised {exc}"
+                if exc
+                else f"{status}: the view answered an error"
+            )
+        return f"{status}: {exc or 'an error'} before the view ran"
+    if status >= 400:
+        if exc == "Resolver404":
+            return f"answered {status}: no URL pattern matches this path"
+        by = "by the view" if ran else "before the view ran"
+        return f"answered {status} {by}" + (f" ({exc})" if exc else "")
+    if 300 <= status < 400:
+        if login:
+            return "redirected to the login page"
+        if not ran:
+            return f"redirected to {location or '?'} before the view ran"
+        return None
+    if not ran:
+        return f"answered {status} before the view ran (a middleware answered)"
+    return None

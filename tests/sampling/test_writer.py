@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tracemalloc
+
+import pytest
+from django.db import connections
+
+from async_audit.models import Sample, SamplingCounters
+from async_audit.sampling.sinks import DatabaseSink, FileSink
+from async_audit.sampling.writer import Writer
+from async_audit.trace.owner import OwnedTrace
+
+
+def _trace(route: str | None = "sync/"):
+    owned = OwnedTrace("GET")
+    trace = owned.finish(200)
+    if route is not None:
+        owned.name(route, "tests.testapp.views.sync_view", False)
+    return trace
+
+
+def _idle_writer(sink, **kw) -> Writer:
+    """A writer whose thread never wakes by itself: the test flushes when it wants."""
+    kw.setdefault("flush_seconds", 1000.0)
+    kw.setdefault("batch_size", 10_000)
+    return Writer(sink, **kw)
+
+
+def _lines(path):
+    return [json.loads(line) for line in open(path)]
+
+
+def test_every_queued_sample_is_written_to_the_file_with_its_origin_and_rate(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    w = _idle_writer(FileSink(str(path)))
+    for _ in range(25):
+        w.submit(_trace(), "GET", 0.5, False)
+    w.flush()
+    lines = _lines(path)
+    samples = [d for d in lines if d.get("kind") != "sampling_counters"]
+    assert len(samples) == 25
+    assert {(d["route"], d["host"], d["pid"], d["sample_rate"]) for d in samples} == {
+        ("sync/", os.uname().nodename[:255], os.getpid(), 0.5)
+    }
+    assert all(isinstance(d["started_at"], float) and d["label"] == "GET sync/" for d in samples)
+    counters = [d for d in lines if d.get("kind") == "sampling_counters"][-1]
+    assert (counters["sampled"], counters["stored"], counters["dropped"]) == (25, 25, {})
+
+
+def test_a_full_queue_drops_without_waiting_counts_the_drops_and_stays_bounded(tmp_path):
+    w = _idle_writer(FileSink(str(tmp_path / "s.jsonl")), queue_size=5)
+    for _ in range(20):
+        w.submit(_trace(), "GET", 1.0, False)
+    assert len(w._queue) == 5
+    w.flush()
+    c = w.counters()
+    assert (c["sampled"], c["stored"], c["dropped"]) == (20, 5, {"queue_full": 15})
+
+
+def test_queue_memory_stays_bounded_under_a_flood(tmp_path):
+    w = _idle_writer(FileSink(str(tmp_path / "s.jsonl")), queue_size=100)
+    for _ in range(200):  # warm up allocations
+        w.submit(_trace(), "GET", 1.0, False)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(5000):
+            w.submit(_trace(), "GET", 1.0, False)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(w._queue) == 100
+    assert grown < 200_000, grown  # 5000 dropped traces did not pile up
+    assert w.counters()["dropped"]["queue_full"] == 5100
+
+
+def test_an_unwritable_file_drops_by_reason_logs_once_and_writing_resumes(tmp_path, caplog):
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the directory should be")
+    path = blocker / "samples.jsonl"
+    w = _idle_writer(FileSink(str(path)), flush_seconds=0.001)
+    with caplog.at_level(logging.WARNING, logger="async_audit"):
+        for _ in range(3):
+            w.submit(_trace(), "GET", 1.0, False)
+            w.flush()
+    assert w.counters()["dropped"] == {"file_error": 3}
+    assert any(
+        "3 file_error" in r.getMessage() or "file_error" in r.getMessage() for r in caplog.records
+    )
+    blocker.unlink()
+    blocker.mkdir()  # the disk is back
+    w.submit(_trace(), "GET", 1.0, False)
+    w.flush()
+    samples = [d for d in _lines(path) if d.get("kind") != "sampling_counters"]
+    assert len(samples) == 1
+    assert w.counters()["stored"] == 1
+
+
+def test_a_trace_no_route_resolved_is_not_stored_and_says_why(tmp_path):
+    w = _idle_writer(FileSink(str(tmp_path / "s.jsonl")))
+    w.submit(_trace(route=None), "GET", 1.0, False)
+    w.flush()
+    assert w.counters()["dropped"] == {"no_route": 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_sink_inserts_rows_and_the_writers_counters():
+    w = _idle_writer(DatabaseSink("default"))
+    for _ in range(7):
+        w.submit(_trace(), "GET", 0.25, False)
+    w.flush()
+    rows = list(Sample.objects.all())
+    assert len(rows) == 7
+    assert {(r.route, r.host, r.pid, r.sample_rate, r.method) for r in rows} == {
+        ("sync/", os.uname().nodename[:255], os.getpid(), 0.25, "GET")
+    }
+    counters = SamplingCounters.objects.get()
+    assert (counters.sampled, counters.stored, counters.dropped) == (7, 7, {})
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(databases=["default", "pg"], transaction=True)
+def test_a_database_that_goes_down_drops_by_reason_and_writing_resumes_when_it_returns():
+    w = _idle_writer(DatabaseSink("pg"))
+    settings_dict = connections["pg"].settings_dict
+    port = settings_dict["PORT"]
+    connections["pg"].close()
+    settings_dict["PORT"] = "1"  # nothing listens there: the database is down
+    try:
+        for _ in range(4):
+            w.submit(_trace(), "GET", 1.0, False)
+        w.flush()
+        assert w.counters()["dropped"] == {"database_error": 4}
+    finally:
+        settings_dict["PORT"] = port
+    w.submit(_trace(), "GET", 1.0, False)
+    w.flush()
+    assert Sample.objects.using("pg").count() == 1
+    assert SamplingCounters.objects.using("pg").get().dropped == {"database_error": 4}
+
+
+def test_the_background_thread_flushes_on_its_own_and_at_close(tmp_path):
+    path = tmp_path / "s.jsonl"
+    w = Writer(FileSink(str(path)), flush_seconds=0.05, batch_size=3)
+    for _ in range(10):
+        w.submit(_trace(), "GET", 1.0, False)
+    w.close()
+    assert w.counters()["stored"] == 10
+    assert len([d for d in _lines(path) if d.get("kind") != "sampling_counters"]) == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_table_drops_by_reason_without_waiting_and_writing_resumes():
+    import threading
+
+    from django.db import connection
+
+    w = _idle_writer(DatabaseSink("default"))
+
+    def flush_elsewhere() -> None:
+        # The writer's own thread, with its own connection, as in production.
+        t = threading.Thread(target=w.flush)
+        t.start()
+        t.join(30)
+
+    cursor = connection.cursor()
+    cursor.execute("BEGIN IMMEDIATE")
+    cursor.execute("DELETE FROM async_audit_sample")  # holds the table's write lock
+    try:
+        for _ in range(3):
+            w.submit(_trace(), "GET", 1.0, False)
+        flush_elsewhere()
+        assert w.counters()["dropped"] == {"database_error": 3}
+    finally:
+        cursor.execute("COMMIT")
+    w.submit(_trace(), "GET", 1.0, False)
+    flush_elsewhere()
+    assert Sample.objects.count() == 1
+    assert w.counters()["stored"] == 1

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import asyncio
+import sys
+from types import FrameType
+from typing import Any
+
+import pytest
+from django.core.asgi import get_asgi_application
+from django.test import override_settings
+
+from async_audit.asgi_client import asgi_request
+from async_audit.instruments import hops
+from async_audit.trace import Trace, stack
+from async_audit.trace.asgi import TracedASGIApp
+from async_audit.trace.events import Frame
+from tests.settings import MIDDLEWARE
+
+pytestmark = pytest.mark.usefixtures("installed")
+
+
+class UserMiddleware:
+    """A project's own async middleware: Django's hops inside it belong to its line."""
+
+    async_capable = True
+    sync_capable = False
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    async def __call__(self, request: Any) -> Any:
+        return await self.get_response(request)
+
+
+def _checked_call_sites(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Frame | None, Frame | None]]:
+    """Every hop's site twice: remembered (as recorded) and from a fresh walk."""
+    pairs: list[tuple[Frame | None, Frame | None]] = []
+    real = stack.call_site
+
+    def both(frame: FrameType | None, max_depth: int = 64, memo: Any = None) -> Frame | None:
+        fresh = real(frame, max_depth)
+        remembered = real(frame, max_depth, memo)
+        pairs.append((remembered, fresh))
+        return remembered
+
+    monkeypatch.setattr(hops, "call_site", both)
+    return pairs
+
+
+@pytest.mark.parametrize("path", ["/async/", "/sync/", "/async-sync-orm/", "/hop-heavy-async/"])
+def test_remembered_call_sites_are_the_ones_a_fresh_walk_finds(monkeypatch, path):
+    pairs = _checked_call_sites(monkeypatch)
+    middleware = ["tests.trace.test_stack.UserMiddleware", *MIDDLEWARE[:3], *MIDDLEWARE[3:]]
+    traces: list[Trace] = []
+    with override_settings(MIDDLEWARE=middleware):
+        app = TracedASGIApp(get_asgi_application(), traces.append)
+
+        async def main() -> None:
+            for _ in range(2):
+                await asgi_request(app, path)
+
+        asyncio.run(main())
+    assert len(traces) == 2 and len(pairs) >= 2 * 14
+    assert [remembered for remembered, _ in pairs] == [fresh for _, fresh in pairs]
+    # The hooks of Django's middleware inside the project's one point at the project's line.
+    security = next(
+        h for h in traces[1].hops if h.target.endswith("SecurityMiddleware.process_request")
+    )
+    assert security.site is not None and security.site[0] == __file__
+    assert security.site[2] == "__call__"
+
+
+def test_a_finished_trace_lets_go_of_the_frames_it_walked(monkeypatch):
+    sizes: list[int] = []
+    real = stack.call_site
+
+    def measured(frame: FrameType | None, max_depth: int = 64, memo: Any = None) -> Frame | None:
+        site = real(frame, max_depth, memo)
+        sizes.append(len(memo or ()))
+        return site
+
+    monkeypatch.setattr(hops, "call_site", measured)
+    traces: list[Trace] = []
+
+    async def main() -> None:
+        await asgi_request(TracedASGIApp(get_asgi_application(), traces.append), "/async/")
+
+    asyncio.run(main())
+    assert max(sizes) > 0
+    assert traces[0].site_memo == {}
+
+
+def test_a_generator_resumed_from_two_places_is_walked_afresh_each_time(monkeypatch):
+    memo: stack.SiteMemo = {}
+
+    def library_generator() -> Any:
+        while True:
+            yield stack.call_site(sys._getframe(), memo=memo)
+
+    # Classified as Django's, so the walk goes on to whoever resumed it.
+    monkeypatch.setitem(stack._code_class, library_generator.__code__, stack._DJANGO)
+    sites = library_generator()
+
+    def first_caller() -> Frame | None:
+        return next(sites)
+
+    def second_caller() -> Frame | None:
+        return next(sites)
+
+    first, second = first_caller(), second_caller()
+    assert first is not None and first[2] == "first_caller"
+    assert second is not None and second[2] == "second_caller"
+
+
+def test_a_method_is_named_by_its_own_class_after_its_base_was_named():
+    class Base:
+        def hook(self) -> None:
+            pass
+
+        @classmethod
+        def build(cls) -> None:
+            pass
+
+    class Child(Base):
+        pass
+
+    assert hops.target_name(Base().hook).endswith("Base.hook")
+    assert hops.target_name(Child().hook).endswith("Child.hook")
+    assert hops.target_name(Base.build).endswith("<locals>.Base.build")
+    # A classmethod keeps its qualified name, as before names were remembered.
+    assert hops.target_name(Child.build).endswith("<locals>.Base.build")

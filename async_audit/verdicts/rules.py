@@ -7,7 +7,6 @@ happen at all (a blocking call on the loop, SynchronousOnlyOperation) fire on an
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 from collections.abc import Callable, Sequence
@@ -15,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from async_audit.findings import Finding
+from async_audit.verdicts.figures import percentile, request_row, route_figures
 from async_audit.verdicts.request import RequestFacts, facts
 from async_audit.verdicts.thresholds import Thresholds
 from async_audit.verdicts.timeline import union_ms
 
-__all__ = ["VERDICTS", "RouteVerdict", "judge_route", "percentile"]
+__all__ = ["VERDICTS", "RouteVerdict", "judge_route", "percentile", "with_figures"]
 
 VERDICTS = ("fix-first", "async-candidate", "hop-heavy", "keep-sync", "ok")
 
@@ -45,21 +45,8 @@ class RouteVerdict:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0-100); 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
-    return float(ordered[rank - 1])
-
-
 def _med(items: Sequence[RequestFacts], get: Callable[[RequestFacts], float]) -> float:
     return float(statistics.median(get(f) for f in items)) if items else 0.0
-
-
-def _med_kind(items: Sequence[RequestFacts], kind: str) -> float:
-    return _med(items, lambda f: f.breakdown.io_by_kind.get(kind, 0.0))
 
 
 def _where(site: Any) -> str:
@@ -281,24 +268,36 @@ def judge_route(traces: Sequence[dict[str, Any]], th: Thresholds | None = None) 
         verdict = "keep-sync"
     else:
         verdict = "ok"
-    walls = [f.breakdown.wall_ms for f in all_facts]
-    ios = [f.breakdown.io_ms for f in all_facts]
-    figures = {
+    return RouteVerdict(
+        route, view, is_async, verdict, out, with_figures(route, view, verdict, is_async,
+                                                          route_figures(map(request_row, all_facts))),
+    )  # fmt: skip
+
+
+def with_figures(
+    route: str | None,
+    view: str | None,
+    verdict: str,
+    is_async: bool | None,
+    figures: dict[str, Any],
+) -> dict[str, Any]:
+    """A ``routes`` entry: who, the verdict, and ``route_figures`` (in the report's key order)."""
+    head = (
+        "samples",
+        "p50_ms",
+        "p95_ms",
+        "io_ms",
+        "cpu_ms",
+        "io_share",
+        "hops",
+        "hop_ms",
+        "blocking_calls",
+    )
+    return {
         "route": route,
         "view": view,
-        "samples": n,
-        "p50_ms": _r(percentile(walls, 50)),
-        "p95_ms": _r(percentile(walls, 95)),
-        "io_ms": _r(io),
-        "cpu_ms": _r(cpu),
-        "io_share": _r(io / wall) if wall else 0.0,
-        "hops": hops,
-        "hop_ms": _r(hop_ms),
-        "blocking_calls": sum(len(f.user_blocking) for f in all_facts),
+        **{k: figures[k] for k in head},
         "verdict": verdict,
         "is_async": is_async,
-        "p95_io_ms": _r(percentile(ios, 95)),
-        "predicted_async_ms": None if predicted_ms is None else _r(predicted_ms),
-        "io_by_kind": {k: _r(_med_kind(all_facts, k)) for k in ("http", "db", "cache", "file", "sleep", "other")},
+        **{k: v for k, v in figures.items() if k not in head},
     }  # fmt: skip
-    return RouteVerdict(route, view, is_async, verdict, out, figures)

@@ -27,6 +27,27 @@ class Sample(models.Model):
     host = models.CharField(max_length=255, default="", db_default="")
     pid = models.PositiveIntegerField(default=0, db_default=0)
     sample_rate = models.FloatField(null=True)
+    # Schema 2: what the report needs of the sample, computed once by the writer
+    # (``async_audit.verdicts.figures.request_row`` and the flags below), so that a route's
+    # figures are an aggregate over columns and only a few full traces are ever decoded.
+    # NULL in rows of schema 1: the reader decodes those and computes the same in Python.
+    started_at = models.FloatField(null=True)  # epoch seconds: arrival-rate intervals
+    forced = models.BooleanField(null=True)  # the signed header, not the random draw
+    measured = models.BooleanField(null=True)  # a response the view made (not 4xx/5xx)
+    evidence = models.BooleanField(null=True)  # a blocking call, stall or exception
+    dropped_events = models.PositiveIntegerField(null=True)
+    io_ms = models.FloatField(null=True)
+    cpu_ms = models.FloatField(null=True)
+    hops = models.PositiveIntegerField(null=True)
+    hop_ms = models.FloatField(null=True)
+    predicted_async_ms = models.FloatField(null=True)
+    user_blocking = models.PositiveIntegerField(null=True)
+    io_http_ms = models.FloatField(null=True)
+    io_db_ms = models.FloatField(null=True)
+    io_cache_ms = models.FloatField(null=True)
+    io_file_ms = models.FloatField(null=True)
+    io_sleep_ms = models.FloatField(null=True)
+    io_other_ms = models.FloatField(null=True)
 
     class Meta:
         ordering = ["-created"]

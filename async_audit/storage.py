@@ -23,7 +23,14 @@ from django.utils import timezone
 
 from async_audit.trace.validate import validate_trace
 
-__all__ = ["is_trace", "parse_sample", "read_samples", "validate_trace"]
+__all__ = [
+    "is_trace",
+    "parse_sample",
+    "read_samples",
+    "sample_table_notes",
+    "skipped_note",
+    "validate_trace",
+]
 
 
 def is_trace(data: Any) -> bool:
@@ -55,17 +62,9 @@ def parse_sample(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
     return (None, error) if error is not None else (data, None)
 
 
-def read_samples(
-    alias: str,
-    since: timedelta | None = None,
-    route_glob: str | None = None,
-    progress: Callable[[int], None] | None = None,
-    on_trace: Callable[[dict[str, Any]], None] | None = None,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """``(trace dicts, notes)``. Raises ``CommandError`` (exit 2) if the database is unreachable.
-
-    With ``on_trace`` each trace is handed to it as it is read (streamed, for bounded memory)
-    and the returned list stays empty."""
+def sample_table_notes(alias: str) -> list[str] | None:
+    """``None`` if the samples table is there to read; else why there is nothing to read.
+    Raises ``CommandError`` (exit 2) if the database cannot be reached."""
     from async_audit.models import Sample
 
     if alias not in connections:
@@ -80,9 +79,36 @@ def read_samples(
             returncode=2,
         ) from exc
     if Sample._meta.db_table not in tables:
-        return [], [
+        return [
             f"no stored samples: table {Sample._meta.db_table} is missing in {alias!r} (run migrate to enable sampling)"
         ]
+    return None
+
+
+def skipped_note(reasons: Counter[str]) -> str:
+    """One line for rows that are not a trace in the expected shape, by reason."""
+    skipped = sum(reasons.values())
+    top = "; ".join(f"{count}: {why}" for why, count in reasons.most_common(3))
+    more = f"; {len(reasons) - 3} other reason(s)" if len(reasons) > 3 else ""
+    return f"{skipped} stored sample(s) skipped: not a trace in the expected shape ({top}{more})"
+
+
+def read_samples(
+    alias: str,
+    since: timedelta | None = None,
+    route_glob: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_trace: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``(trace dicts, notes)``. Raises ``CommandError`` (exit 2) if the database is unreachable.
+
+    With ``on_trace`` each trace is handed to it as it is read (streamed, for bounded memory)
+    and the returned list stays empty."""
+    from async_audit.models import Sample
+
+    missing = sample_table_notes(alias)
+    if missing is not None:
+        return [], missing
     rows = Sample.objects.using(alias).all()
     if since is not None:
         rows = rows.filter(created__gte=timezone.now() - since)
@@ -108,12 +134,5 @@ def read_samples(
             on_trace(data)
         else:
             traces.append(data)
-    notes = []
-    if reasons:
-        skipped = sum(reasons.values())
-        top = "; ".join(f"{count}: {why}" for why, count in reasons.most_common(3))
-        more = f"; {len(reasons) - 3} other reason(s)" if len(reasons) > 3 else ""
-        notes.append(
-            f"{skipped} stored sample(s) skipped: not a trace in the expected shape ({top}{more})"
-        )
+    notes = [skipped_note(reasons)] if reasons else []
     return traces, notes

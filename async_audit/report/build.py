@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from async_audit.findings import SEVERITIES
 from async_audit.probe import ProbeResult
 from async_audit.verdicts import (
+    RouteVerdict,
     Thresholds,
     facts,
     judge_all,
@@ -23,6 +24,10 @@ from async_audit.verdicts import (
 )
 from async_audit.verdicts.capacity import Arrivals, CapacityOptions, Inputs, capacity_section
 from async_audit.verdicts.capacity import rates_from_samples as _rates
+from async_audit.verdicts.figures import request_row
+
+if TYPE_CHECKING:
+    from async_audit.sampling.read import Stored
 
 __all__ = ["SCHEMA", "build_report", "max_severity"]
 
@@ -83,6 +88,21 @@ def _sample_reason(trace: dict[str, Any]) -> str | None:
     return not_measured_reason(status, ran=view_ran(trace))
 
 
+def _stored_figures(
+    verdicts: Sequence[RouteVerdict], stored: Stored, probe_traces: Sequence[dict[str, Any]]
+) -> None:
+    """Each route's figures over every stored sample (and its probes), in place of those of
+    the few traces the verdict read."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for t in probe_traces:
+        rows.setdefault(route_key(t), []).append(request_row(facts(t)))
+    for v in verdicts:
+        key = route_key(v.figures)
+        figures = stored.route_figures(key, rows.get(key, ()))
+        if figures is not None:
+            v.figures.update(figures)
+
+
 def _finding_key(f: dict[str, Any]) -> tuple[int, str, str, str]:
     return (-SEVERITIES.index(f["severity"]), f["code"], f.get("route") or "", f["target"])
 
@@ -102,20 +122,28 @@ def build_report(
     samples_not_kept: Mapping[str, int] | None = None,
     capacity: CapacityOptions | None = None,
     arrivals: Arrivals | None = None,
+    stored: Stored | None = None,
 ) -> dict[str, Any]:
     """``static`` is ``StaticAudit.to_dict()``; samples are stored trace dicts; ``sampling``
     is the writers' health (``async_audit.sampling.health``), when any was recorded;
     ``samples_not_kept`` counts, per route, samples read but left out of ``samples`` to bound
-    memory (``async_audit.sampling.aggregate``): they still count in ``samples`` figures."""
+    memory (``async_audit.sampling.aggregate``): they still count in ``samples`` figures.
+
+    ``stored`` (``async_audit.sampling.read``) replaces ``samples``, ``samples_not_kept``
+    and ``arrivals``: its traces are judged, and each route's figures are those over every
+    stored sample, merged with its probes'."""
     static = static or {}
     notes = list(notes)
+    if stored is not None:
+        samples, samples_not_kept, arrivals = stored.traces, None, stored.arrivals
     judged_samples = [t for t in samples if _sample_reason(t) is None]
     unmeasured = [p.trace for p in probes if p.trace is not None and not p.measured] + [
         t for t in samples if _sample_reason(t) is not None
     ]
-    if len(judged_samples) < len(samples):
+    errors = stored.unmeasured if stored is not None else len(samples) - len(judged_samples)
+    if errors:
         notes.append(
-            f"{len(samples) - len(judged_samples)} stored sample(s) of error responses (4xx/5xx) "
+            f"{errors} stored sample(s) of error responses (4xx/5xx) "
             f"not measured: checked for blocking calls and SynchronousOnlyOperation only"
         )
     logins = sum(p.login_redirect for p in probes)
@@ -126,9 +154,14 @@ def build_report(
         )
     traces = [p.trace for p in probes if p.trace is not None and p.measured] + judged_samples
     verdicts = judge_all(traces, thresholds, unmeasured)
+    if stored is not None:
+        _stored_figures(verdicts, stored, [p.trace for p in probes if p.trace and p.measured])
     # Figures from traces that hit MAX_EVENTS_PER_TRACE are lower bounds: say so per route.
     partial: dict[str, list[int]] = {}
-    for t in traces + unmeasured:
+    if stored is not None:  # counted over every stored sample; the probes are added below
+        partial = {key: list(tally) for key, tally in stored.partial.items()}
+    counted = [p.trace for p in probes if p.trace] if stored is not None else traces + unmeasured
+    for t in counted:
         tally = partial.setdefault(route_key(t), [0, 0])
         if _dropped(t):
             tally[0] += 1
@@ -199,7 +232,9 @@ def build_report(
                 for r in candidates
             ],
             "probes": len(probes),
-            "samples": len(samples) + sum((samples_not_kept or {}).values()),
+            "samples": stored.total
+            if stored is not None
+            else len(samples) + sum((samples_not_kept or {}).values()),
         },
         "capacity": plan,
         "notes": notes + list(static.get("errors", [])),

@@ -6,7 +6,9 @@ route"``, outbound calls keep their host and lose their path. Query strings, bod
 headers and cookies never enter a trace in the first place.
 
 ``row_fields(record)`` is the one place that turns a record into ``Sample`` columns: a column
-computed at write time is added there (and in the model), nowhere else.
+computed at write time is added there (and in the model), nowhere else. Since schema 2 it
+also computes what the report needs of the sample (``sample_columns``), in the writer
+thread, so that reading a week of samples is an aggregate over columns.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any
 
 from async_audit.trace.core import Trace
 
-__all__ = ["HOST", "SCHEMA", "make_record", "row_fields"]
+__all__ = ["HOST", "SCHEMA", "make_record", "row_fields", "sample_columns"]
 
-SCHEMA = 1
+# 1: the trace only. 2: plus the figure columns (``sample_columns``).
+SCHEMA = 2
 HOST = socket.gethostname()[:255]
 
 
@@ -42,11 +45,41 @@ def make_record(trace: Trace, method: str, rate: float, forced: bool) -> dict[st
     return d
 
 
-def row_fields(record: dict[str, Any]) -> dict[str, Any]:
-    """``Sample`` column values for a record."""
+def sample_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """What the report reads of one sample, without its trace: the figures of
+    ``request_row``, whether the view made the response, whether the trace holds evidence
+    that must be reported (its stacks are read from the trace), and its arrival."""
+    from async_audit.verdicts import facts, not_measured_reason, view_ran
+    from async_audit.verdicts.figures import request_row
+
+    summary = record.get("summary") or {}
+    status = record.get("status")
+    measured = not (isinstance(status, int) and status >= 400) or (
+        not_measured_reason(status, ran=view_ran(record)) is None
+    )
     return {
+        **request_row(facts(record)),
+        "started_at": record.get("started_at"),
+        "forced": bool(record.get("forced")),
+        "measured": measured,
+        "evidence": bool(
+            summary.get("blocking_calls") or summary.get("loop_lags") or summary.get("exceptions")
+        ),
+        "dropped_events": int(summary.get("dropped_events") or 0),
+    }
+
+
+def row_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """``Sample`` column values for a record (``schema`` 2: with ``sample_columns``)."""
+    from async_audit.verdicts import route_key
+
+    columns = sample_columns(record)
+    del columns["wall_ms"]  # the record's own wall_ms is the column already
+    return {
+        **columns,
         "created": datetime.fromtimestamp(record["started_at"], tz=timezone.utc),
-        "route": (record["route"] or "")[:400],
+        # The key the report groups by: the route, else (unresolved) the view or label.
+        "route": route_key(record)[:400],
         "view": (record["view"] or "")[:400],
         "method": record["method"][:10],
         "status": record["status"],

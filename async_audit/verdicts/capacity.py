@@ -229,6 +229,17 @@ class Arrivals:
         self._first, self._last = min(self._first, at), max(self._last, at)
         self.used += 1
 
+    def add_interval(
+        self, key: str, bucket: int, weight: float, n: int, first: float, last: float
+    ) -> None:
+        """``n`` usable samples of one route in one clock interval, aggregated by a database:
+        what ``add`` would have made of them one by one (``weight``: their 1 / rate summed)."""
+        per_bucket = self._buckets.setdefault(bucket, {})
+        per_bucket[key] = per_bucket.get(key, 0.0) + weight
+        self._totals[key] = self._totals.get(key, 0.0) + weight
+        self._first, self._last = min(self._first, first), max(self._last, last)
+        self.used += n
+
     def rates(self) -> tuple[dict[str, tuple[float, float]], dict[str, Any]]:
         """Per route ``(average, peak)`` requests per second, and how they were estimated.
 

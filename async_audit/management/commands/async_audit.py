@@ -12,7 +12,7 @@ import math
 import re
 import sys
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import Resolver404, get_resolver, resolve
@@ -22,6 +22,9 @@ from async_audit.findings import SEVERITIES
 from async_audit.report import FORMATS, Palette, build_report, max_severity, render
 from async_audit.verdicts import Thresholds
 from async_audit.verdicts.capacity import Arrivals, CapacityOptions
+
+if TYPE_CHECKING:
+    from async_audit.sampling.read import Stored
 
 _SINCE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -224,6 +227,7 @@ class Command(BaseCommand):
             kept.add(trace)
 
         sampling: dict[str, Any] | None = None
+        stored: Stored | None = None
         if options["samples_file"] and not options["no_samples"]:
             from async_audit.sampling.health import read_file
 
@@ -238,18 +242,21 @@ class Command(BaseCommand):
             notes.extend(sample_notes)
         elif not options["no_samples"]:
             from async_audit.sampling.health import read_health_db
-            from async_audit.storage import read_samples
+            from async_audit.sampling.read import read_stored
+            from async_audit.verdicts import route_key
 
             alias = options["database"] or conf.get("SAMPLE_DB_ALIAS")
-            _, sample_notes = read_samples(
+            # Figures from columns in the database; full traces only for the verdicts.
+            stored = read_stored(
                 alias,
                 since=since,
                 route_glob=route_glob,
+                interval_s=capacity.interval_s,
+                merge={route_key(p.trace) for p in probes if p.trace is not None},
                 progress=self._sample_progress if sys.stderr.isatty() else None,
-                on_trace=take,
             )
             self._end_progress()
-            notes.extend(sample_notes)
+            notes.extend(stored.notes)
             sampling = read_health_db(alias, since)
 
         samples = kept.traces()
@@ -263,6 +270,7 @@ class Command(BaseCommand):
             samples_not_kept=kept.not_kept(),
             capacity=capacity,
             arrivals=arrivals,
+            stored=stored,
         )
         if route_glob is not None:
             _filter_report(report, route_glob)

@@ -1,0 +1,351 @@
+"""Reading stored samples at scale: figures from columns, a few full traces per route.
+
+A row of schema 2 carries, besides its trace, the numbers the report needs of it
+(``Sample`` columns written by ``record.row_fields``). So reading a million samples is:
+
+- **route figures** over every measured sample: on PostgreSQL one ``GROUP BY route`` with
+  ``percentile_disc``/``percentile_cont``; elsewhere (SQLite) one pass over the columns in
+  route order, a route's values packed in memory only while it is read
+  (``verdicts.figures.Streamed``);
+- **arrival rates** for the capacity plan: a ``GROUP BY route, interval``;
+- **full traces** (decoded and validated JSON) only for what the verdicts read: per route a
+  uniform random ``PER_ROUTE`` of the measured samples, up to ``EVIDENCE_PER_ROUTE`` of
+  those holding evidence (a blocking call, a stall, an exception: rare and never to be
+  sampled away), and up to as many error responses holding evidence.
+
+Rows of schema 1 (written before the columns existed, or by a worker still running the
+previous version during a deploy) have NULL columns: they are decoded and computed in
+Python exactly as a schema 2 row is at write time, and their routes are read by the
+streaming pass. ``--since`` and ``--route`` are in every query's ``WHERE``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import connections
+from django.db.models import TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from async_audit.sampling.aggregate import EVIDENCE_PER_ROUTE, PER_ROUTE, Reservoir
+from async_audit.storage import parse_sample, sample_table_notes, skipped_note
+from async_audit.verdicts.capacity import Arrivals
+from async_audit.verdicts.figures import ROW_COLUMNS, Streamed, finish, route_figures
+from async_audit.verdicts.measured import route_key
+
+__all__ = ["Stored", "read_stored"]
+
+_MEDIANS = tuple(c for c in ROW_COLUMNS if c != "user_blocking")
+_FETCH = 2000
+
+
+@dataclass
+class Stored:
+    """What the report needs of the stored samples (see the module docstring)."""
+
+    traces: list[dict[str, Any]] = field(default_factory=list)  # kept: measured and errors
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)  # route key -> figures
+    streamed: dict[str, Streamed] = field(default_factory=dict)  # routes merged with probes
+    partial: dict[str, list[int]] = field(default_factory=dict)  # key -> [samples, dropped]
+    unmeasured: int = 0  # error responses: no figures, only their evidence is read
+    total: int = 0
+    arrivals: Arrivals | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def route_figures(
+        self, key: str, extra: Sequence[dict[str, Any]] = ()
+    ) -> dict[str, Any] | None:
+        """The route's figures over every stored sample, plus ``extra`` request rows (its
+        probes: only for a route read with ``merge`` in ``read_stored``)."""
+        if key in self.streamed:
+            values = Streamed()
+            values.extend(self.streamed[key])
+            for row in extra:
+                values.add(row)
+            return values.figures()
+        if key in self.figures:
+            return self.figures[key]
+        return route_figures(extra) if extra else None
+
+
+class _Query:
+    """The table, its columns quoted, and the ``WHERE`` every query shares."""
+
+    def __init__(self, alias: str, since: timedelta | None, routes: list[str] | None) -> None:
+        from async_audit.models import Sample
+
+        self.connection = connections[alias]
+        q = self.connection.ops.quote_name
+        self.q = q
+        self.table = q(Sample._meta.db_table)
+        self.vendor = self.connection.vendor
+        where, params = [], []
+        # The same filter for the ORM's queries (rows of schema 1, the kept traces).
+        self.orm_filter: dict[str, Any] = {}
+        if since is not None:
+            oldest = timezone.now() - since
+            self.orm_filter["created__gte"] = oldest
+            where.append(f"{q('created')} >= %s")
+            params.append(self.connection.ops.adapt_datetimefield_value(oldest))
+        if routes is not None:
+            self.orm_filter["route__in"] = routes
+            where.append(
+                f"{q('route')} IN ({', '.join(['%s'] * len(routes))})" if routes else "1 = 0"
+            )
+            params.extend(routes)
+        self.where, self.params = where, params
+
+    def sql(self, *conditions: str) -> str:
+        clauses = [*self.where, *conditions]
+        return " AND ".join(clauses) if clauses else "1 = 1"
+
+    def rows(
+        self, sql: str, params: Sequence[Any] = (), stream: bool = False
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` whose only placeholders before the shared ``WHERE``'s are none,
+        and ``params`` after them."""
+        return self.rows_with(sql, [], params, stream)
+
+    def rows_with(
+        self, sql: str, before: Sequence[Any], after: Sequence[Any], stream: bool = False
+    ) -> Iterator[tuple[Any, ...]]:
+        cursor = self.connection.chunked_cursor() if stream else self.connection.cursor()
+        with cursor:
+            cursor.execute(sql, [*before, *self.params, *after])
+            while chunk := cursor.fetchmany(_FETCH):
+                yield from chunk
+
+
+def _routes(alias: str, route_glob: str | None, since: timedelta | None) -> list[str] | None:
+    """The stored route keys the glob matches (``None``: no glob), matched in Python so the
+    glob means exactly what it means for ``fnmatch`` everywhere else in the command."""
+    if route_glob is None:
+        return None
+    query = _Query(alias, since, None)
+    q = query.q
+    stored = [
+        r
+        for (r,) in query.rows(
+            f"SELECT DISTINCT {q('route')} FROM {query.table} WHERE {query.sql()}"
+        )
+    ]
+    return [r for r in stored if fnmatch.fnmatchcase(r or "", route_glob)]
+
+
+def read_stored(
+    alias: str,
+    since: timedelta | None = None,
+    route_glob: str | None = None,
+    interval_s: float = 60.0,
+    merge: Collection[str] = (),
+    per_route: int = PER_ROUTE,
+    evidence_per_route: int = EVIDENCE_PER_ROUTE,
+    progress: Callable[[int], None] | None = None,
+) -> Stored:
+    """Read the samples in ``alias`` (see the module docstring). ``merge``: route keys whose
+    figures will be merged with probes' (their values are kept, not only their figures).
+    Raises ``CommandError`` (exit 2) if the database is unreachable."""
+    out = Stored(arrivals=Arrivals(interval_s))
+    missing = sample_table_notes(alias)
+    if missing is not None:
+        out.notes.extend(missing)
+        return out
+    query = _Query(alias, since, _routes(alias, route_glob, since))
+    reasons: Counter[str] = Counter()
+    old_routes = _read_old_rows(query, out, reasons, per_route, evidence_per_route)
+    _read_figures(query, out, set(merge) | old_routes, progress)
+    _read_counts(query, out)
+    _read_arrivals(query, out, interval_s)
+    _read_kept(query, out, reasons, per_route, evidence_per_route)
+    if reasons:
+        out.notes.append(skipped_note(reasons))
+    return out
+
+
+def _read_old_rows(
+    query: _Query, out: Stored, reasons: Counter[str], per_route: int, evidence_per_route: int
+) -> set[str]:
+    """Rows without the figure columns: decoded, validated, computed as the writer would."""
+    from async_audit.models import Sample
+    from async_audit.sampling.record import sample_columns
+
+    rows = Sample.objects.using(query.connection.alias).filter(measured__isnull=True)
+    rows = rows.filter(**query.orm_filter)
+    rows = rows.annotate(raw_data=Cast("data", output_field=TextField()))
+    kept = Reservoir(per_route, evidence_per_route)
+    routes: set[str] = set()
+    assert out.arrivals is not None
+    for route, view, raw in rows.values_list("route", "view", "raw_data").iterator(chunk_size=500):
+        trace, error = parse_sample(raw)
+        if trace is None:
+            reasons[error or "not a trace"] += 1
+            continue
+        trace.setdefault("route", route)
+        trace.setdefault("view", view)
+        out.total += 1
+        out.arrivals.add(trace)
+        columns = sample_columns(trace)
+        key = route_key(trace)
+        routes.add(key)
+        if columns["dropped_events"]:
+            tally = out.partial.setdefault(key, [0, 0])
+            tally[0] += 1
+            tally[1] += columns["dropped_events"]
+        if not columns["measured"]:
+            out.unmeasured += 1
+            if columns["evidence"]:
+                out.traces.append(trace)
+            continue
+        out.streamed.setdefault(key, Streamed()).add(columns)
+        kept.add(trace)
+    out.traces.extend(kept.traces())
+    return routes
+
+
+def _read_figures(
+    query: _Query, out: Stored, stream_routes: set[str], progress: Callable[[int], None] | None
+) -> None:
+    q = query.q
+    measured = [f"{q('measured')} = %s"]
+    if query.vendor == "postgresql":
+        _aggregate_in_sql(query, out, stream_routes)
+        if not stream_routes:
+            return
+        # Routes whose values are needed (probes to merge, rows of schema 1) are streamed.
+        marks = ", ".join(["%s"] * len(stream_routes))
+        measured.append(f"{q('route')} IN ({marks})")
+        params: list[Any] = [True, *sorted(stream_routes)]
+    else:
+        params = [True]
+    columns = ", ".join(q(c) for c in ROW_COLUMNS)
+    sql = (
+        f"SELECT {q('route')}, {columns} FROM {query.table} "
+        f"WHERE {query.sql(*measured)} ORDER BY {q('route')}"
+    )
+    current: str | None = None
+    values = Streamed()
+
+    def done() -> None:
+        if current is None or not values.n:
+            return
+        if current in stream_routes:
+            out.streamed.setdefault(current, Streamed()).extend(values)
+        else:
+            out.figures[current] = values.figures()
+
+    for n, row in enumerate(query.rows(sql, params, stream=True), 1):
+        if row[0] != current:
+            done()
+            current, values = row[0], Streamed()
+        values.add_values(row[1:])
+        if progress is not None and n % 10_000 == 0:
+            progress(n)
+    done()
+
+
+def _aggregate_in_sql(query: _Query, out: Stored, skip: set[str]) -> None:
+    q = query.q
+    wall, io, measured = q("wall_ms"), q("io_ms"), q("measured")
+    medians = ", ".join(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {q(c)})" for c in _MEDIANS)
+    sql = (
+        f"SELECT {q('route')}, COUNT(*), "
+        f"percentile_disc(0.5) WITHIN GROUP (ORDER BY {wall}), "
+        f"percentile_disc(0.95) WITHIN GROUP (ORDER BY {wall}), "
+        f"percentile_disc(0.95) WITHIN GROUP (ORDER BY {io}), "
+        f"SUM({q('user_blocking')}), {medians} "
+        f"FROM {query.table} WHERE {query.sql(measured + ' = %s')} GROUP BY {q('route')}"
+    )
+    for route, n, p50, p95, p95_io, blocking, *meds in query.rows(sql, [True]):
+        if route not in skip:
+            medians_of = dict(zip(_MEDIANS, meds, strict=True))
+            out.figures[route] = finish(n, medians_of, p50, p95, p95_io, blocking or 0)
+
+
+def _read_counts(query: _Query, out: Stored) -> None:
+    """Rows of schema 2, error responses among them, and samples that dropped events."""
+    q = query.q
+    measured, dropped = q("measured"), q("dropped_events")
+    has_columns = measured + " IS NOT NULL"
+    sql = (
+        f"SELECT COUNT(*), SUM(CASE WHEN {measured} = %s THEN 1 ELSE 0 END) "
+        f"FROM {query.table} WHERE {query.sql(has_columns)}"
+    )
+    for n, errors in query.rows_with(sql, [False], []):  # the placeholder is in the SELECT
+        out.total += int(n or 0)
+        out.unmeasured += int(errors or 0)
+    sql = (
+        f"SELECT {q('route')}, COUNT(*), SUM({dropped}) FROM {query.table} "
+        f"WHERE {query.sql(has_columns, dropped + ' > 0')} GROUP BY {q('route')}"
+    )
+    for route, n, lost in query.rows(sql):
+        tally = out.partial.setdefault(route, [0, 0])
+        tally[0] += int(n)
+        tally[1] += int(lost or 0)
+
+
+def _read_arrivals(query: _Query, out: Stored, interval_s: float) -> None:
+    q = query.q
+    assert out.arrivals is not None
+    at, rate, forced, measured = q("started_at"), q("sample_rate"), q("forced"), q("measured")
+    # The clock interval of a sample, as Arrivals computes it: floor(at / interval).
+    bucket = f"CAST({at} / %s AS INTEGER)" if query.vendor == "sqlite" else f"FLOOR({at} / %s)"
+    usable = f"{rate} > 0 AND {rate} <= 1 AND {at} IS NOT NULL"
+    has_columns = measured + " IS NOT NULL"
+    sql = (
+        f"SELECT {q('route')}, {bucket} AS b, SUM(1.0 / {rate}), COUNT(*), MIN({at}), MAX({at}) "
+        f"FROM {query.table} WHERE {query.sql(has_columns, forced + ' = %s', usable)} "
+        f"GROUP BY {q('route')}, b"
+    )
+    # The bucket's placeholder comes before the WHERE's.
+    for route, b, weight, n, first, last in query.rows_with(sql, [interval_s], [False]):
+        out.arrivals.add_interval(route, int(b), float(weight), int(n), float(first), float(last))
+    counts = (
+        f"SELECT SUM(CASE WHEN {forced} = %s THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {forced} = %s AND NOT ({usable}) THEN 1 ELSE 0 END) "
+        f"FROM {query.table} WHERE {query.sql(has_columns)}"
+    )
+    for n_forced, n_unusable in query.rows_with(counts, [True, False], []):
+        out.arrivals.forced += int(n_forced or 0)
+        out.arrivals.unusable += int(n_unusable or 0)
+
+
+def _read_kept(
+    query: _Query, out: Stored, reasons: Counter[str], per_route: int, evidence_per_route: int
+) -> None:
+    """The full traces the verdicts read: a uniform random sample per route and kind."""
+    from async_audit.models import Sample
+
+    q = query.q
+    measured, evidence = q("measured"), q("evidence")
+    sql = (
+        f"SELECT id FROM (SELECT {q('id')} AS id, {evidence} AS e, ROW_NUMBER() OVER ("
+        f"PARTITION BY {q('route')}, {measured}, {evidence} ORDER BY RANDOM()) AS rn "
+        f"FROM {query.table} WHERE {query.sql(f'{measured} IS NOT NULL', f'({measured} = %s OR {evidence} = %s)')}"
+        f") AS chosen WHERE rn <= CASE WHEN e = %s THEN %s ELSE %s END"
+    )
+    ids = [i for (i,) in query.rows(sql, [True, True, True, evidence_per_route, per_route])]
+    found: list[tuple[Any, int, dict[str, Any]]] = []
+    rows = Sample.objects.using(query.connection.alias).annotate(
+        raw_data=Cast("data", output_field=TextField())
+    )
+    for start in range(0, len(ids), 500):
+        chunk = rows.filter(id__in=ids[start : start + 500])
+        for pk, created, route, view, raw in chunk.values_list(
+            "id", "created", "route", "view", "raw_data"
+        ):
+            trace, error = parse_sample(raw)
+            if trace is None:
+                reasons[error or "not a trace"] += 1
+                continue
+            trace.setdefault("route", route)
+            trace.setdefault("view", view)
+            found.append((created, pk, trace))
+    # Newest first, as the table's ordering (and the reader before this one) has it.
+    found.sort(key=lambda x: (x[0], x[1]), reverse=True)
+    out.traces.extend(t for _, _, t in found)

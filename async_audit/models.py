@@ -12,6 +12,15 @@ from django.db import models
 __all__ = ["Sample", "SamplingCounters"]
 
 
+# Every column the report aggregates: see the index on ``Sample``.
+FIGURE_INDEX = [
+    "route", "measured", "evidence", "forced", "created", "started_at", "sample_rate",
+    "dropped_events", "wall_ms", "io_ms", "cpu_ms", "hops", "hop_ms", "predicted_async_ms",
+    "user_blocking", "io_http_ms", "io_db_ms", "io_cache_ms", "io_file_ms", "io_sleep_ms",
+    "io_other_ms",
+]  # fmt: skip
+
+
 class Sample(models.Model):
     created = models.DateTimeField(db_index=True)
     route = models.CharField(max_length=400, db_index=True)
@@ -51,7 +60,14 @@ class Sample(models.Model):
 
     class Meta:
         ordering = ["-created"]
-        indexes = [models.Index(fields=["route", "created"])]
+        indexes = [
+            models.Index(fields=["route", "created"]),
+            # Covers every column the report aggregates: reading a million samples scans
+            # this index (about 200 bytes a row) and never the rows with their traces
+            # (kilobytes each; on SQLite the columns added after ``data`` sit past its
+            # overflow pages). Key columns, not INCLUDE: SQLite has no INCLUDE.
+            models.Index(fields=FIGURE_INDEX, name="async_audit_sample_figures"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.method} {self.route} {self.wall_ms:.1f} ms"

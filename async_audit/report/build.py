@@ -22,7 +22,14 @@ from async_audit.verdicts import (
     route_key,
     view_ran,
 )
-from async_audit.verdicts.capacity import Arrivals, CapacityOptions, Inputs, capacity_section
+from async_audit.verdicts.capacity import (
+    Arrivals,
+    CapacityOptions,
+    Inputs,
+    RouteEvidence,
+    capacity_section,
+    route_evidence,
+)
 from async_audit.verdicts.capacity import rates_from_samples as _rates
 from async_audit.verdicts.figures import request_row
 
@@ -88,8 +95,45 @@ def _sample_reason(trace: dict[str, Any]) -> str | None:
     return not_measured_reason(status, ran=view_ran(trace))
 
 
+def _judge_stored(
+    stored: Stored,
+    probes: Sequence[dict[str, Any]],
+    unmeasured_probes: Sequence[dict[str, Any]],
+    thresholds: Thresholds | None,
+) -> tuple[list[RouteVerdict], dict[str, RouteEvidence], dict[str, int]]:
+    """Verdicts and capacity evidence a route at a time: a route's stored traces are read,
+    judged with its probes, reduced to their demands and let go before the next route's."""
+    measured: dict[str, list[dict[str, Any]]] = {}
+    errors: dict[str, list[dict[str, Any]]] = {}
+    for t in probes:
+        measured.setdefault(route_key(t), []).append(t)
+    for t in unmeasured_probes:
+        errors.setdefault(route_key(t), []).append(t)
+    verdicts: list[RouteVerdict] = []
+    evidence: dict[str, RouteEvidence] = {}
+    judged_errors: dict[str, int] = {}  # stored error responses read (those with evidence)
+
+    def judge(key: str, traces: Sequence[dict[str, Any]]) -> None:
+        stored_bad = [t for t in traces if _sample_reason(t) is not None]
+        judged_errors[key] = len(stored_bad)
+        good = measured.pop(key, []) + [t for t in traces if _sample_reason(t) is None]
+        bad = errors.pop(key, []) + stored_bad
+        verdicts.extend(judge_all(good, thresholds, bad))
+        evidence.update(route_evidence(good))
+
+    for key, traces in stored.groups():
+        judge(key, traces)
+    for key in [*measured, *errors]:  # routes only probes saw
+        if key in measured or key in errors:
+            judge(key, ())
+    return verdicts, evidence, judged_errors
+
+
 def _stored_figures(
-    verdicts: Sequence[RouteVerdict], stored: Stored, probe_traces: Sequence[dict[str, Any]]
+    verdicts: Sequence[RouteVerdict],
+    stored: Stored,
+    probe_traces: Sequence[dict[str, Any]],
+    judged_errors: Mapping[str, int],
 ) -> None:
     """Each route's figures over every stored sample (and its probes), in place of those of
     the few traces the verdict read."""
@@ -101,6 +145,9 @@ def _stored_figures(
         figures = stored.route_figures(key, rows.get(key, ()))
         if figures is not None:
             v.figures.update(figures)
+        elif v.figures.get("measured") is False:
+            # Seen only in error responses: judged on those with evidence, all counted.
+            v.figures["samples"] += stored.errors.get(key, 0) - judged_errors.get(key, 0)
 
 
 def _finding_key(f: dict[str, Any]) -> tuple[int, str, str, str]:
@@ -134,8 +181,9 @@ def build_report(
     stored sample, merged with its probes'."""
     static = static or {}
     notes = list(notes)
+    read_notes_end = len(notes)
     if stored is not None:
-        samples, samples_not_kept, arrivals = stored.traces, None, stored.arrivals
+        samples, samples_not_kept, arrivals = (), None, stored.arrivals
     judged_samples = [t for t in samples if _sample_reason(t) is None]
     unmeasured = [p.trace for p in probes if p.trace is not None and not p.measured] + [
         t for t in samples if _sample_reason(t) is not None
@@ -153,9 +201,15 @@ def build_report(
             f"probe as a user with --probe-user USERNAME"
         )
     traces = [p.trace for p in probes if p.trace is not None and p.measured] + judged_samples
-    verdicts = judge_all(traces, thresholds, unmeasured)
-    if stored is not None:
-        _stored_figures(verdicts, stored, [p.trace for p in probes if p.trace and p.measured])
+    evidence: dict[str, RouteEvidence] | None = None
+    if stored is None:
+        verdicts = judge_all(traces, thresholds, unmeasured)
+    else:
+        verdicts, evidence, judged_errors = _judge_stored(stored, traces, unmeasured, thresholds)
+        _stored_figures(verdicts, stored, traces, judged_errors)
+        skipped = stored.skipped()
+        if skipped:  # where the reader before this one put it: among the reading's notes
+            notes.insert(read_notes_end, skipped)
     # Figures from traces that hit MAX_EVENTS_PER_TRACE are lower bounds: say so per route.
     partial: dict[str, list[int]] = {}
     if stored is not None:  # counted over every stored sample; the probes are added below
@@ -200,6 +254,7 @@ def build_report(
             sample_rates,
             capacity.traffic,
             capacity.convert,
+            evidence,
         ),
         capacity.objective,
         rate_info if sample_rates else None,

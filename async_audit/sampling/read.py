@@ -9,7 +9,7 @@ A row of schema 2 carries, besides its trace, the numbers the report needs of it
   (``verdicts.figures.Streamed``);
 - **arrival rates** for the capacity plan: a ``GROUP BY route, interval``;
 - **full traces** (decoded and validated JSON) only for what the verdicts read: per route a
-  uniform random ``PER_ROUTE`` of the measured samples, up to ``EVIDENCE_PER_ROUTE`` of
+  uniform random ``VERDICT_TRACES`` of the measured samples, up to ``EVIDENCE_PER_ROUTE`` of
   those holding evidence (a blocking call, a stall, an exception: rare and never to be
   sampled away), and up to as many error responses holding evidence.
 
@@ -22,6 +22,8 @@ streaming pass. ``--since`` and ``--route`` are in every query's ``WHERE``.
 from __future__ import annotations
 
 import fnmatch
+import random
+from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,30 +35,76 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from async_audit.sampling.aggregate import EVIDENCE_PER_ROUTE, PER_ROUTE, Reservoir
+from async_audit.sampling.aggregate import EVIDENCE_PER_ROUTE, Reservoir
 from async_audit.storage import parse_sample, sample_table_notes, skipped_note
 from async_audit.verdicts.capacity import Arrivals
 from async_audit.verdicts.figures import ROW_COLUMNS, Streamed, finish, route_figures
 from async_audit.verdicts.measured import route_key
 
-__all__ = ["Stored", "read_stored"]
+__all__ = ["VERDICT_TRACES", "Stored", "read_stored"]
 
 _MEDIANS = tuple(c for c in ROW_COLUMNS if c != "user_blocking")
+# Traces decoded per route for its verdict (the figures count every sample): a route's
+# shape is decided on medians, which 200 requests drawn at random give to within a few
+# per cent; decoding and judging a trace costs about 0.3 ms, so more would only cost time.
+VERDICT_TRACES = 200
 _FETCH = 2000
 
 
 @dataclass
 class Stored:
-    """What the report needs of the stored samples (see the module docstring)."""
+    """What the report needs of the stored samples (see the module docstring). The full
+    traces are read a route at a time, by ``groups()``: memory holds one route's."""
 
-    traces: list[dict[str, Any]] = field(default_factory=list)  # kept: measured and errors
+    alias: str = "default"
+    kept_ids: dict[str, list[int]] = field(default_factory=dict)  # route key -> rows to decode
+    # Rows of schema 1 kept for the verdicts: (created, id, trace), already decoded.
+    old_kept: dict[str, list[tuple[Any, int, dict[str, Any]]]] = field(default_factory=dict)
+    reasons: Counter[str] = field(default_factory=Counter)  # rows skipped: not a trace
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)  # route key -> figures
     streamed: dict[str, Streamed] = field(default_factory=dict)  # routes merged with probes
     partial: dict[str, list[int]] = field(default_factory=dict)  # key -> [samples, dropped]
     unmeasured: int = 0  # error responses: no figures, only their evidence is read
+    errors: dict[str, int] = field(default_factory=dict)  # route key -> error responses
     total: int = 0
     arrivals: Arrivals | None = None
     notes: list[str] = field(default_factory=list)
+
+    def groups(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """``(route key, traces)`` per route, newest first, decoded only now. A row that is
+        not a trace is skipped and counted in ``reasons``."""
+        from async_audit.models import Sample
+
+        rows = Sample.objects.using(self.alias).annotate(
+            raw_data=Cast("data", output_field=TextField())
+        )
+        for key in sorted(self.kept_ids.keys() | self.old_kept.keys()):
+            found = list(self.old_kept.get(key, ()))
+            ids = self.kept_ids.get(key, [])
+            for start in range(0, len(ids), 500):
+                chunk = rows.filter(id__in=ids[start : start + 500]).values_list(
+                    "id", "created", "route", "view", "raw_data"
+                )
+                for pk, created, route, view, raw in chunk:
+                    trace, error = parse_sample(raw)
+                    if trace is None:
+                        self.reasons[error or "not a trace"] += 1
+                        continue
+                    trace.setdefault("route", route)
+                    trace.setdefault("view", view)
+                    found.append((created, pk, trace))
+            # Newest first, as the table's ordering (and the reader before this one) has it.
+            found.sort(key=lambda x: (x[0], x[1]), reverse=True)
+            yield key, [t for _, _, t in found]
+
+    @property
+    def traces(self) -> list[dict[str, Any]]:
+        """Every kept trace at once (for tests and small reads: ``groups()`` holds one route)."""
+        return [t for _, group in self.groups() for t in group]
+
+    def skipped(self) -> str | None:
+        """The note on rows that were not a trace, once ``groups()`` has been read."""
+        return skipped_note(self.reasons) if self.reasons else None
 
     def route_figures(
         self, key: str, extra: Sequence[dict[str, Any]] = ()
@@ -115,11 +163,17 @@ class _Query:
     def rows_with(
         self, sql: str, before: Sequence[Any], after: Sequence[Any], stream: bool = False
     ) -> Iterator[tuple[Any, ...]]:
+        for chunk in self.chunks(sql, after, stream, before):
+            yield from chunk
+
+    def chunks(
+        self, sql: str, after: Sequence[Any], stream: bool = False, before: Sequence[Any] = ()
+    ) -> Iterator[list[tuple[Any, ...]]]:
         cursor = self.connection.chunked_cursor() if stream else self.connection.cursor()
         with cursor:
             cursor.execute(sql, [*before, *self.params, *after])
             while chunk := cursor.fetchmany(_FETCH):
-                yield from chunk
+                yield chunk
 
 
 def _routes(alias: str, route_glob: str | None, since: timedelta | None) -> list[str] | None:
@@ -144,48 +198,57 @@ def read_stored(
     route_glob: str | None = None,
     interval_s: float = 60.0,
     merge: Collection[str] = (),
-    per_route: int = PER_ROUTE,
+    per_route: int = VERDICT_TRACES,
     evidence_per_route: int = EVIDENCE_PER_ROUTE,
     progress: Callable[[int], None] | None = None,
 ) -> Stored:
     """Read the samples in ``alias`` (see the module docstring). ``merge``: route keys whose
     figures will be merged with probes' (their values are kept, not only their figures).
     Raises ``CommandError`` (exit 2) if the database is unreachable."""
-    out = Stored(arrivals=Arrivals(interval_s))
+    out = Stored(alias=alias, arrivals=Arrivals(interval_s))
     missing = sample_table_notes(alias)
     if missing is not None:
         out.notes.extend(missing)
         return out
     query = _Query(alias, since, _routes(alias, route_glob, since))
-    reasons: Counter[str] = Counter()
-    old_routes = _read_old_rows(query, out, reasons, per_route, evidence_per_route)
-    _read_figures(query, out, set(merge) | old_routes, progress)
+    old_routes = _read_old_rows(query, out, per_route, evidence_per_route)
+    keep = (per_route, evidence_per_route)
+    _read_figures(query, out, set(merge) | old_routes, progress, keep)
     _read_counts(query, out)
     _read_arrivals(query, out, interval_s)
-    _read_kept(query, out, reasons, per_route, evidence_per_route)
-    if reasons:
-        out.notes.append(skipped_note(reasons))
+    # Where the figures were streamed, the measured rows to decode were drawn on the way.
+    _choose_kept(
+        query, out, per_route, evidence_per_route, errors_only=query.vendor != "postgresql"
+    )
     return out
 
 
-def _read_old_rows(
-    query: _Query, out: Stored, reasons: Counter[str], per_route: int, evidence_per_route: int
-) -> set[str]:
+def _read_old_rows(query: _Query, out: Stored, per_route: int, evidence_per_route: int) -> set[str]:
     """Rows without the figure columns: decoded, validated, computed as the writer would."""
     from async_audit.models import Sample
     from async_audit.sampling.record import sample_columns
 
+    # Their ids first, from the covering index: the rows themselves (a trace each) are
+    # only read if there are any.
+    q = query.q
+    has_none = query.sql(q("measured") + " IS NULL")
+    old_ids = [pk for (pk,) in query.rows(f"SELECT {q('id')} FROM {query.table} WHERE {has_none}")]
+    if not old_ids:
+        return set()
     rows = Sample.objects.using(query.connection.alias).filter(measured__isnull=True)
     rows = rows.filter(**query.orm_filter)
     rows = rows.annotate(raw_data=Cast("data", output_field=TextField()))
     kept = Reservoir(per_route, evidence_per_route)
     routes: set[str] = set()
+    where: dict[int, tuple[Any, int]] = {}  # id(trace) -> (created, pk), for the order
     assert out.arrivals is not None
-    for route, view, raw in rows.values_list("route", "view", "raw_data").iterator(chunk_size=500):
+    values = rows.values_list("id", "created", "route", "view", "raw_data")
+    for pk, created, route, view, raw in values.iterator(chunk_size=500):
         trace, error = parse_sample(raw)
         if trace is None:
-            reasons[error or "not a trace"] += 1
+            out.reasons[error or "not a trace"] += 1
             continue
+        where[id(trace)] = (created, pk)
         trace.setdefault("route", route)
         trace.setdefault("view", view)
         out.total += 1
@@ -199,17 +262,23 @@ def _read_old_rows(
             tally[1] += columns["dropped_events"]
         if not columns["measured"]:
             out.unmeasured += 1
+            out.errors[key] = out.errors.get(key, 0) + 1
             if columns["evidence"]:
-                out.traces.append(trace)
+                out.old_kept.setdefault(key, []).append((created, pk, trace))
             continue
         out.streamed.setdefault(key, Streamed()).add(columns)
         kept.add(trace)
-    out.traces.extend(kept.traces())
+    for trace in kept.traces():
+        out.old_kept.setdefault(route_key(trace), []).append((*where[id(trace)], trace))
     return routes
 
 
 def _read_figures(
-    query: _Query, out: Stored, stream_routes: set[str], progress: Callable[[int], None] | None
+    query: _Query,
+    out: Stored,
+    stream_routes: set[str],
+    progress: Callable[[int], None] | None,
+    keep: tuple[int, int],
 ) -> None:
     q = query.q
     measured = [f"{q('measured')} = %s"]
@@ -223,13 +292,20 @@ def _read_figures(
         params: list[Any] = [True, *sorted(stream_routes)]
     else:
         params = [True]
-    columns = ", ".join(q(c) for c in ROW_COLUMNS)
+    # No prediction is NULL; as -1 (a prediction is never negative) the column packs as
+    # doubles with no Python work per row.
+    columns = ", ".join(
+        f"COALESCE({q(c)}, -1.0)" if c == "predicted_async_ms" else q(c) for c in ROW_COLUMNS
+    )
     sql = (
-        f"SELECT {q('route')}, {columns} FROM {query.table} "
+        f"SELECT {q('route')}, {q('id')}, {q('evidence')}, {columns} FROM {query.table} "
         f"WHERE {query.sql(*measured)} ORDER BY {q('route')}"
     )
     current: str | None = None
     values = Streamed()
+    plain: array[int] = array("q")  # the route's rows without evidence, and with
+    evident: array[int] = array("q")
+    draw = random.Random()
 
     def done() -> None:
         if current is None or not values.n:
@@ -238,14 +314,34 @@ def _read_figures(
             out.streamed.setdefault(current, Streamed()).extend(values)
         else:
             out.figures[current] = values.figures()
+        if query.vendor != "postgresql":  # drawn here rather than by a second scan
+            chosen = out.kept_ids.setdefault(current, [])
+            for ids, limit in ((plain, keep[0]), (evident, keep[1])):
+                chosen.extend(ids if len(ids) <= limit else draw.sample(ids, limit))
 
-    for n, row in enumerate(query.rows(sql, params, stream=True), 1):
-        if row[0] != current:
-            done()
-            current, values = row[0], Streamed()
-        values.add_values(row[1:])
-        if progress is not None and n % 10_000 == 0:
-            progress(n)
+    read = 0
+    for chunk in query.chunks(sql, params, stream=True):
+        # A chunk in route order: transposed at C speed, then cut where the route changes.
+        routes, ids, flags, *cols = zip(*chunk, strict=True)
+        start = 0
+        while start < len(routes):
+            if routes[start] != current:
+                done()
+                current, values = routes[start], Streamed()
+                plain, evident = array("q"), array("q")
+            end = start + 1
+            while end < len(routes) and routes[end] == current:
+                end += 1
+            values.extend_columns([c[start:end] for c in cols])
+            if any(flags[start:end]):
+                for pk, flag in zip(ids[start:end], flags[start:end], strict=True):
+                    (evident if flag else plain).append(pk)
+            else:
+                plain.extend(ids[start:end])
+            start = end
+        read += len(chunk)
+        if progress is not None:
+            progress(read)
     done()
 
 
@@ -273,12 +369,14 @@ def _read_counts(query: _Query, out: Stored) -> None:
     measured, dropped = q("measured"), q("dropped_events")
     has_columns = measured + " IS NOT NULL"
     sql = (
-        f"SELECT COUNT(*), SUM(CASE WHEN {measured} = %s THEN 1 ELSE 0 END) "
-        f"FROM {query.table} WHERE {query.sql(has_columns)}"
+        f"SELECT {q('route')}, COUNT(*), SUM(CASE WHEN {measured} = %s THEN 1 ELSE 0 END) "
+        f"FROM {query.table} WHERE {query.sql(has_columns)} GROUP BY {q('route')}"
     )
-    for n, errors in query.rows_with(sql, [False], []):  # the placeholder is in the SELECT
+    for route, n, errors in query.rows_with(sql, [False], []):  # a placeholder in the SELECT
         out.total += int(n or 0)
-        out.unmeasured += int(errors or 0)
+        if errors:
+            out.unmeasured += int(errors)
+            out.errors[route] = out.errors.get(route, 0) + int(errors)
     sql = (
         f"SELECT {q('route')}, COUNT(*), SUM({dropped}) FROM {query.table} "
         f"WHERE {query.sql(has_columns, dropped + ' > 0')} GROUP BY {q('route')}"
@@ -315,37 +413,24 @@ def _read_arrivals(query: _Query, out: Stored, interval_s: float) -> None:
         out.arrivals.unusable += int(n_unusable or 0)
 
 
-def _read_kept(
-    query: _Query, out: Stored, reasons: Counter[str], per_route: int, evidence_per_route: int
+def _choose_kept(
+    query: _Query, out: Stored, per_route: int, evidence_per_route: int, errors_only: bool
 ) -> None:
-    """The full traces the verdicts read: a uniform random sample per route and kind."""
-    from async_audit.models import Sample
-
+    """Which rows the verdicts read in full: a uniform random sample per route and kind
+    (``errors_only``: of error responses with evidence; the rest were drawn already)."""
     q = query.q
     measured, evidence = q("measured"), q("evidence")
+    wanted = (
+        f"{measured} = %s AND {evidence} = %s"
+        if errors_only
+        else f"({measured} = %s OR {evidence} = %s)"
+    )
+    flags = [False, True] if errors_only else [True, True]
     sql = (
-        f"SELECT id FROM (SELECT {q('id')} AS id, {evidence} AS e, ROW_NUMBER() OVER ("
-        f"PARTITION BY {q('route')}, {measured}, {evidence} ORDER BY RANDOM()) AS rn "
-        f"FROM {query.table} WHERE {query.sql(f'{measured} IS NOT NULL', f'({measured} = %s OR {evidence} = %s)')}"
+        f"SELECT id, route FROM (SELECT {q('id')} AS id, {q('route')} AS route, {evidence} AS e, "
+        f"ROW_NUMBER() OVER (PARTITION BY {q('route')}, {measured}, {evidence} ORDER BY RANDOM()) AS rn "
+        f"FROM {query.table} WHERE {query.sql(f'{measured} IS NOT NULL', wanted)}"
         f") AS chosen WHERE rn <= CASE WHEN e = %s THEN %s ELSE %s END"
     )
-    ids = [i for (i,) in query.rows(sql, [True, True, True, evidence_per_route, per_route])]
-    found: list[tuple[Any, int, dict[str, Any]]] = []
-    rows = Sample.objects.using(query.connection.alias).annotate(
-        raw_data=Cast("data", output_field=TextField())
-    )
-    for start in range(0, len(ids), 500):
-        chunk = rows.filter(id__in=ids[start : start + 500])
-        for pk, created, route, view, raw in chunk.values_list(
-            "id", "created", "route", "view", "raw_data"
-        ):
-            trace, error = parse_sample(raw)
-            if trace is None:
-                reasons[error or "not a trace"] += 1
-                continue
-            trace.setdefault("route", route)
-            trace.setdefault("view", view)
-            found.append((created, pk, trace))
-    # Newest first, as the table's ordering (and the reader before this one) has it.
-    found.sort(key=lambda x: (x[0], x[1]), reverse=True)
-    out.traces.extend(t for _, _, t in found)
+    for pk, route in query.rows(sql, [*flags, True, evidence_per_route, per_route]):
+        out.kept_ids.setdefault(route, []).append(pk)

@@ -51,6 +51,7 @@ __all__ = [
     "Demand",
     "Inputs",
     "Objective",
+    "RouteEvidence",
     "RouteLoad",
     "build_loads",
     "capacity_section",
@@ -59,6 +60,7 @@ __all__ = [
     "plan",
     "rates_from_samples",
     "request_capacity",
+    "route_evidence",
     "servers_needed",
     "wait_at",
 ]
@@ -393,6 +395,27 @@ def plan(routes: Sequence[RouteLoad], objective: Objective) -> dict[str, Any]:
 
 
 @dataclass
+class RouteEvidence:
+    """What the model needs of one route's measured traces: their demands, today and as async
+    (so a reader can judge a route's traces and let them go before reading the next)."""
+
+    view: str | None
+    is_async: bool | None
+    demands: list[tuple[Demand, Demand | None]]
+
+
+def route_evidence(traces: Iterable[dict[str, Any]]) -> dict[str, RouteEvidence]:
+    """Per route key, the ``RouteEvidence`` of ``traces`` (measured ones)."""
+    out: dict[str, RouteEvidence] = {}
+    for t in traces:
+        key = route_key(t)
+        if key not in out:
+            out[key] = RouteEvidence(t.get("view"), t.get("view_is_async"), [])
+        out[key].demands.append(demand(t))
+    return out
+
+
+@dataclass
 class Inputs:
     """What the report gives the model, gathered in one place."""
 
@@ -401,17 +424,16 @@ class Inputs:
     sample_rates: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     traffic: Sequence[tuple[str, float]] = ()  # (route glob, req/s), later ones win
     convert: Sequence[str] | None = None  # route globs; None: the async candidates
+    evidence: Mapping[str, RouteEvidence] | None = None  # instead of traces, if given
 
 
 def build_loads(inputs: Inputs) -> tuple[list[RouteLoad], list[str]]:
     """One RouteLoad per route with both evidence and traffic; notes for the rest."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for t in inputs.traces:
-        groups.setdefault(route_key(t), []).append(t)
+    groups = inputs.evidence if inputs.evidence is not None else route_evidence(inputs.traces)
     notes: list[str] = []
     loads: list[RouteLoad] = []
     no_rate: list[str] = []
-    for key, traces in groups.items():
+    for key, evidence in groups.items():
         rate_avg, rate_peak, source = 0.0, 0.0, ""
         if key in inputs.sample_rates:
             rate_avg, rate_peak = inputs.sample_rates[key]
@@ -423,9 +445,8 @@ def build_loads(inputs: Inputs) -> tuple[list[RouteLoad], list[str]]:
         if not source:
             no_rate.append(key)
             continue
-        pairs = [demand(t) for t in traces]
+        pairs = evidence.demands
         converted = [c for _, c in pairs if c is not None]
-        first = traces[0]
         verdict = inputs.verdicts.get(key)
         convert = (
             verdict == "async-candidate"
@@ -435,16 +456,16 @@ def build_loads(inputs: Inputs) -> tuple[list[RouteLoad], list[str]]:
         loads.append(
             RouteLoad(
                 route=key,
-                view=first.get("view"),
+                view=evidence.view,
                 verdict=verdict,
-                is_async=first.get("view_is_async"),
+                is_async=evidence.is_async,
                 rate_avg=rate_avg,
                 rate_peak=rate_peak,
                 rate_source=source,
                 today=_mean([d for d, _ in pairs]),
                 converted=_mean(converted) if len(converted) == len(pairs) else None,
                 convert=convert,
-                samples=len(traces),
+                samples=len(pairs),
             )
         )
     if no_rate:

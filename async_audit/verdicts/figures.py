@@ -14,7 +14,6 @@ and must agree to the last rounded digit:
 from __future__ import annotations
 
 import math
-import statistics
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -44,6 +43,7 @@ ROW_COLUMNS = (
     "user_blocking",
     *KIND_COLUMNS,
 )
+_MEDIANS = tuple(c for c in ROW_COLUMNS if c != "user_blocking")
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -76,10 +76,6 @@ def _r(x: float) -> float:
     return round(x, 2)
 
 
-def _median(values: Sequence[float]) -> float:
-    return float(statistics.median(values)) if values else 0.0
-
-
 def finish(
     n: int,
     medians: Mapping[str, float | None],
@@ -110,19 +106,36 @@ def finish(
     }
 
 
+def _sorted_median(ordered: Sequence[float]) -> float:
+    """``statistics.median`` of values already sorted."""
+    n = len(ordered)
+    if not n:
+        return 0.0
+    mid = n // 2
+    return float(ordered[mid]) if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _sorted_percentile(ordered: Sequence[float], p: float) -> float:
+    """``percentile`` of values already sorted."""
+    if not ordered:
+        return 0.0
+    return float(ordered[max(1, math.ceil(p / 100.0 * len(ordered))) - 1])
+
+
 def _from_columns(columns: Mapping[str, Sequence[float]], n: int) -> dict[str, Any]:
-    walls, ios = columns["wall_ms"], columns["io_ms"]
-    predicted = [p for p in columns["predicted_async_ms"] if not math.isnan(p)]
-    medians: dict[str, float | None] = {
-        c: _median(columns[c]) for c in ROW_COLUMNS if c not in ("user_blocking",)
-    }
-    medians["predicted_async_ms"] = _median(predicted) if predicted else None
+    # Each column sorted once, for its median and its percentiles.
+    ordered = {c: sorted(columns[c]) for c in _MEDIANS if c != "predicted_async_ms"}
+    # No prediction: NaN when added a row at a time, -1 from a database (see extend_columns).
+    predicted = sorted(p for p in columns["predicted_async_ms"] if p >= 0)
+    medians: dict[str, float | None] = {c: _sorted_median(v) for c, v in ordered.items()}
+    medians["predicted_async_ms"] = _sorted_median(predicted) if predicted else None
+    walls, ios = ordered["wall_ms"], ordered["io_ms"]
     return finish(
         n,
         medians,
-        percentile(walls, 50),
-        percentile(walls, 95),
-        percentile(ios, 95),
+        _sorted_percentile(walls, 50),
+        _sorted_percentile(walls, 95),
+        _sorted_percentile(ios, 95),
         int(sum(columns["user_blocking"])),
     )
 
@@ -154,6 +167,13 @@ class Streamed:
         self.n += 1
         for column, v in zip(self.columns.values(), values, strict=True):
             column.append(math.nan if v is None else float(v))
+
+    def extend_columns(self, columns: Sequence[Sequence[float]]) -> None:
+        """Rows given column by column, in ``ROW_COLUMNS`` order, with no prediction as -1
+        (what a database returns for ``COALESCE(predicted_async_ms, -1.0)``)."""
+        for values, given in zip(self.columns.values(), columns, strict=True):
+            values.extend(given)
+        self.n += len(columns[0]) if columns else 0
 
     def extend(self, other: Streamed) -> None:
         self.n += other.n

@@ -108,14 +108,23 @@ def _rows(records: list[dict[str, Any]], n: int, days: float, vendor: str) -> An
     for i in range(n):
         k = i % len(base)
         at = now - rng.uniform(0, days * 86400)
-        fields = {**base[k], "started_at": at, "created": datetime.fromtimestamp(at, tz=timezone.utc)}
+        fields = {
+            **base[k],
+            "started_at": at,
+            "created": datetime.fromtimestamp(at, tz=timezone.utc),
+        }
         if vendor == "sqlite":
             fields["created"] = fields["created"].strftime("%Y-%m-%d %H:%M:%S.%f")
         yield [fields[name] for name in names] + [texts[k]], [*names, "data"]
 
 
 def fill_sqlite(path: Path, records: list[dict[str, Any]], n: int, days: float) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DEMO_SQLITE_PATH": str(path), "DEMO_TOOLBAR": "0"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DEMO_SQLITE_PATH": str(path),
+        "DEMO_TOOLBAR": "0",
+    }
     if path.exists():
         with sqlite3.connect(path) as c:
             if c.execute("SELECT COUNT(*) FROM async_audit_sample").fetchone()[0] == n:
@@ -139,7 +148,9 @@ def fill_sqlite(path: Path, records: list[dict[str, Any]], n: int, days: float) 
                 c.executemany(sql, batch)
                 batch.clear()
         c.executemany(sql, batch)
-    log(f"sqlite: {n} inserted in {time.monotonic() - started:.0f} s, {path.stat().st_size / 1e9:.2f} GB")
+    log(
+        f"sqlite: {n} inserted in {time.monotonic() - started:.0f} s, {path.stat().st_size / 1e9:.2f} GB"
+    )
 
 
 def fill_postgres(records: list[dict[str, Any]], n: int, days: float) -> None:
@@ -175,7 +186,13 @@ def fill_postgres(records: list[dict[str, Any]], n: int, days: float) -> None:
 
 def measure(env: dict[str, str]) -> tuple[float, float, dict[str, Any]]:
     """(seconds, peak MB, report) of ``manage.py async_audit --format json`` in a fresh process."""
-    argv = [sys.executable, str(ROOT / "demo_site" / "manage.py"), "async_audit", "--format", "json"]
+    argv = [
+        sys.executable,
+        str(ROOT / "demo_site" / "manage.py"),
+        "async_audit",
+        "--format",
+        "json",
+    ]
     started = time.monotonic()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = proc.communicate()
@@ -191,10 +208,16 @@ def measure(env: dict[str, str]) -> tuple[float, float, dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", type=int, default=1_000_000)
-    parser.add_argument("--db", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
-    parser.add_argument("--days", type=float, default=7.0, help="arrival times spread over this many days")
+    parser.add_argument(
+        "--db", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"]
+    )
+    parser.add_argument(
+        "--days", type=float, default=7.0, help="arrival times spread over this many days"
+    )
     parser.add_argument("--per-page", type=int, default=8, help="corpus: requests per demo page")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/async-audit-read-bench"))
     parser.add_argument("--measure-only", metavar="BACKEND", help=argparse.SUPPRESS)
@@ -239,7 +262,9 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"`python bench/read_scale.py --samples {args.samples}` ({when}, load average {load:.1f}; "
           f"{len(records)} real demo traces of {size / 1000:.1f} kB copied over {args.days:g} days)\n")  # fmt: skip
-    print("| database | samples | routes | findings | report time | peak memory | goal (10 s, 300 MB) |")
+    print(
+        "| database | samples | routes | findings | report time | peak memory | goal (10 s, 300 MB) |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for backend, r in results:
         ok = "met" if r["seconds"] <= 10 and r["peak_mb"] <= 300 else "missed"

@@ -95,7 +95,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "/mistakes/loop-stall/", "loop-stall", f"{_VIEWS}.mistakes.loop_stall",
         "Event loop stalled by computation",
-        "About 120 ms of CPU work on the loop: no blocking API, only the watchdog sees it.",
+        "150 ms of CPU work on the loop: no blocking API, only the watchdog sees it.",
         ("AA302",), "mistakes",
     ),
     Case(

@@ -110,6 +110,27 @@ EXTRA_VARIANTS: list[Variant] = [
         env={"BENCH_TRACE_RATE": "0.01"},
     ),
     Variant(
+        "sampling-0",
+        "bench._load_asgi:plain",
+        "SamplingMiddleware first, rate 0 (nothing traced until a forced sample)",
+        settings="bench.settings_load_sampling",
+        env={"BENCH_SAMPLE_RATE": "0"},
+    ),
+    Variant(
+        "sampling-1%",
+        "bench._load_asgi:plain",
+        "SamplingMiddleware first, 1 % of requests traced and stored in the database",
+        settings="bench.settings_load_sampling",
+        env={"BENCH_SAMPLE_RATE": "0.01"},
+    ),
+    Variant(
+        "sampling-100%",
+        "bench._load_asgi:plain",
+        "SamplingMiddleware first, every request traced and stored in the database",
+        settings="bench.settings_load_sampling",
+        env={"BENCH_SAMPLE_RATE": "1.0"},
+    ),
+    Variant(
         "silk-1%",
         "bench._load_asgi:plain",
         "django-silk's middleware, 1 % of requests recorded (SILKY_INTERCEPT_PERCENT=1)",

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from async_audit.verdicts import Thresholds, facts, judge_route
+from async_audit.verdicts.capacity import request_capacity
 
 __all__ = ["STATS_VERSION", "build_story", "is_toolbar_event", "subtitle"]
 
-STATS_VERSION = 1
+STATS_VERSION = 2  # 2: "capacity"
 # The timeline's x axis, in SVG user units: bars are placed as a share of the wall time.
 AXIS = 1000.0
 _LANE_KINDS = ("hop", "query", "http", "cache", "blocking", "loop_lag")
@@ -286,6 +287,12 @@ def build_story(
         if v > 0
     ]
     lanes = _lanes(trace, toolbar_ids)
+    # The capacity plan's per-request inputs: what this request holds, today and as async.
+    # Held ms / 1000 is how many workers one request per second of the route keeps busy.
+    capacity = request_capacity(user)
+    for side in ("today", "as_async"):
+        if capacity[side] is not None:
+            capacity[side]["busy_per_rps"] = round(capacity[side]["worker_ms"] / 1000, 3)
     return {
         "version": STATS_VERSION,
         "server": server,
@@ -306,6 +313,7 @@ def build_story(
         "shared_thread": bool(trace.get("shared_thread")),
         "dropped_events": int(trace.get("summary", {}).get("dropped_events", 0)),
         "verdict": verdict.verdict,
+        "capacity": capacity,
         "findings": findings,
         "hops": hops,
         "segments": segments,

@@ -128,6 +128,24 @@ def test_under_wsgi_the_panel_says_what_the_request_would_cost_under_asgi(
     assert "would make" in panel.content
 
 
+def test_the_panel_shows_what_the_request_holds_today_and_as_async(
+    toolbar_on: None, upstream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AA_UPSTREAM", upstream)
+    _, panel, _ = _toolbar_request("/pairs/fanout/sync/", asgi=False)
+    cap = panel.get_stats()["capacity"]
+    today, after = cap["today"], cap["as_async"]
+    # Three sequential 60 ms calls, gathered as async: a worker is held about a third as long.
+    assert today["worker_ms"] >= 180 and after["worker_ms"] < today["worker_ms"] * 0.6
+    assert today["busy_per_rps"] == round(today["worker_ms"] / 1000, 3)
+    assert f'data-figure="busy_per_rps">{today["busy_per_rps"]}<' in panel.content
+    assert "pairs/fanout/sync/=RPS" in panel.content
+    # An async view has nothing to convert.
+    _, panel, _ = _toolbar_request("/pairs/fanout/async/", asgi=True)
+    assert panel.get_stats()["capacity"]["as_async"] is None
+    assert "As an async view" not in panel.content
+
+
 def test_the_verdict_and_its_words_are_the_commands_for_the_same_page(toolbar_on: None) -> None:
     from async_audit.verdicts import judge_route
     from tests.helpers import run_traced_many

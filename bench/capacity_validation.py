@@ -36,7 +36,6 @@ import json
 import math
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,7 +47,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+# The script's folder is first on sys.path when it runs: its helpers import directly.
+from _serve import ROOT, free_port, serving
+
 SYNC_PATH, ASYNC_PATH, ROUTE = "/fanout/sync/", "/fanout/async/", "fanout/sync/"
 DRAIN_S = 15.0
 
@@ -56,12 +57,6 @@ DRAIN_S = 15.0
 def log(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the open-loop generator ---------------------------------------------------------------
@@ -190,27 +185,8 @@ def server(kind: str, n: int, env: dict[str, str]) -> Iterator[tuple[int, int]]:
         argv = [sys.executable, "-m", "uvicorn", "demo_site.asgi:application", "--host", bind[0],
                 "--port", bind[1], "--workers", str(n), "--log-level", "warning",
                 "--no-access-log", "--backlog", "2048"]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"{kind} exited {proc.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{kind} did not listen within 60 s") from None
-                time.sleep(0.1)
-        yield port, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serving(argv, port, env, kind, stdout=subprocess.DEVNULL, stderr=sys.stderr) as pid:
+        yield port, pid
 
 
 @dataclass

@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+# The script's folder is first on sys.path when it runs: its helpers import directly.
+from _serve import ROOT, free_port, serving, uvicorn_demo
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -39,32 +39,11 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    port = _port()
-    argv = [sys.executable, "-m", "uvicorn", "demo_site.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("the demo server did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    port = free_port()
+    with serving(uvicorn_demo(port, "--no-access-log"), port, env, "the demo server") as pid:
+        yield f"http://127.0.0.1:{port}", pid
 
 
 def _stats_size(path: str) -> str:

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -32,19 +31,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+# The script's folder is first on sys.path when it runs: its helpers import directly.
+from _serve import ROOT, free_port, serving, uvicorn_demo
+
 PG_NAME = "aa_read_bench"
 
 
 def log(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def corpus(path: Path, per_page: int) -> list[dict[str, Any]]:
@@ -68,31 +63,16 @@ def corpus(path: Path, per_page: int) -> list[dict[str, Any]]:
     }
     manage = [sys.executable, str(ROOT / "demo_site" / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0", "--skip-checks"], env=env, check=True)
-    port = _free_port()
-    argv = [sys.executable, "-m", "uvicorn", "demo_site.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    port = free_port()
     import httpx
 
     log(f"corpus: {len(CASES)} demo pages x {per_page} under uvicorn, sampled at rate 1.0")
-    server = subprocess.Popen(argv, cwd=ROOT, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("uvicorn did not start") from None
-                time.sleep(0.1)
+    with serving(uvicorn_demo(port), port, env, "uvicorn"):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             for _ in range(per_page):
                 for case in CASES:
                     client.get(case.path)
         time.sleep(1.0)  # the writer flushes every 0.2 s
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return corpus(path, per_page)
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import io
 import json
 import random
+import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -147,6 +149,14 @@ def test_route_and_since_filter_in_the_query_and_keep_only_matching_routes(recor
     assert keys and all(k.startswith("pairs/") for k in keys)
     expected = sum(1 for r in records if (r["route"] or "").startswith("pairs/"))
     assert stored.total == expected
+    # --since: only rows newer than the cutoff (records spread over the last hour).
+    cutoff = time.time() - 1800
+    recent = read_stored("default", since=timedelta(minutes=30))
+    newer = [r["started_at"] for r in records]
+    assert (
+        sum(t >= cutoff + 1 for t in newer) <= recent.total <= sum(t >= cutoff - 1 for t in newer)
+    )
+    assert 0 < recent.total < len(records)
     out = io.StringIO()
     call_command("async_audit", "--format", "json", "--route", "pairs/db/*", stdout=out)
     routes = json.loads(out.getvalue())["routes"]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from async_audit.findings import SEVERITIES
 from async_audit.probe import ProbeResult
 from async_audit.verdicts import (
+    RequestFacts,
     RouteVerdict,
     Thresholds,
     facts,
@@ -118,8 +119,18 @@ def _judge_stored(
         judged_errors[key] = len(stored_bad)
         good = measured.pop(key, []) + [t for t in traces if _sample_reason(t) is None]
         bad = errors.pop(key, []) + stored_bad
-        verdicts.extend(judge_all(good, thresholds, bad))
-        evidence.update(route_evidence(good))
+        # Each trace's facts once, for its verdict and its capacity demand (the traces
+        # outlive the memo: their ids are not reused while it is read).
+        memo: dict[int, RequestFacts] = {}
+
+        def facts_of(t: dict[str, Any]) -> RequestFacts:
+            f = memo.get(id(t))
+            if f is None:
+                f = memo[id(t)] = facts(t)
+            return f
+
+        verdicts.extend(judge_all(good, thresholds, bad, facts_of))
+        evidence.update(route_evidence(good, facts_of))
 
     for key, traces in stored.groups():
         judge(key, traces)

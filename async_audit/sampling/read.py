@@ -28,6 +28,8 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import compress, groupby
+from operator import not_
 from typing import Any
 
 from django.db import connections
@@ -324,20 +326,21 @@ def _read_figures(
         # A chunk in route order: transposed at C speed, then cut where the route changes.
         routes, ids, flags, *cols = zip(*chunk, strict=True)
         start = 0
-        while start < len(routes):
-            if routes[start] != current:
+        # Runs of one route, found at C speed (the database's collation decides the order
+        # of routes, so runs are told by equality, never by comparing strings).
+        for route, run in groupby(routes):
+            end = start + len(list(run))
+            if route != current:
                 done()
-                current, values = routes[start], Streamed()
+                current, values = route, Streamed()
                 plain, evident = array("q"), array("q")
-            end = start + 1
-            while end < len(routes) and routes[end] == current:
-                end += 1
             values.extend_columns([c[start:end] for c in cols])
-            if any(flags[start:end]):
-                for pk, flag in zip(ids[start:end], flags[start:end], strict=True):
-                    (evident if flag else plain).append(pk)
+            seg_ids, seg_flags = ids[start:end], flags[start:end]
+            if any(seg_flags):
+                evident.extend(compress(seg_ids, seg_flags))
+                plain.extend(compress(seg_ids, map(not_, seg_flags)))
             else:
-                plain.extend(ids[start:end])
+                plain.extend(seg_ids)
             start = end
         read += len(chunk)
         if progress is not None:

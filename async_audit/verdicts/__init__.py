@@ -7,7 +7,7 @@ the first lines answer "what must we fix first, and what should we convert first
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from async_audit.verdicts.measured import not_measured_reason, route_key, view_ran
@@ -52,6 +52,7 @@ def judge_all(
     traces: Iterable[dict[str, Any]],
     th: Thresholds | None = None,
     unmeasured: Iterable[dict[str, Any]] = (),
+    facts_of: Callable[[dict[str, Any]], RequestFacts] = facts,
 ) -> list[RouteVerdict]:
     """One verdict per route (traces without a resolved route are grouped by view, then label).
 
@@ -59,7 +60,7 @@ def judge_all(
     the view): they only add the findings of ``EVENT_CODES``; a route seen only in them gets
     a row (fix-first) when they found something, else none.
     """
-    judged = {key: judge_route(group, th) for key, group in _groups(traces).items()}
+    judged = {key: judge_route(group, th, facts_of) for key, group in _groups(traces).items()}
     for key, group in _groups(unmeasured).items():
         events = [f for f in judge_route(group, th).findings if f.code in EVENT_CODES]
         if not events:

@@ -38,12 +38,12 @@ from __future__ import annotations
 import fnmatch
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from async_audit.verdicts.measured import route_key
-from async_audit.verdicts.request import _is_view_hop, facts
+from async_audit.verdicts.request import RequestFacts, _is_view_hop, facts
 
 __all__ = [
     "Arrivals",
@@ -137,10 +137,10 @@ class RouteLoad:
 # -- per request ---------------------------------------------------------------------------
 
 
-def demand(trace: dict[str, Any]) -> tuple[Demand, Demand | None]:
+def demand(trace: dict[str, Any], f: RequestFacts | None = None) -> tuple[Demand, Demand | None]:
     """(today, as an async view) for one request's trace; the second is None for an async
     view or a trace without a prediction. The panel can show these for its request."""
-    f = facts(trace)
+    f = f or facts(trace)
     b = f.breakdown
     hops_cost = b.hops * f.hop_cost_ms
     held = max(b.cpu_ms, b.wall_ms - b.hop_ms)  # queue waits and hand-offs hold nothing
@@ -404,14 +404,17 @@ class RouteEvidence:
     demands: list[tuple[Demand, Demand | None]]
 
 
-def route_evidence(traces: Iterable[dict[str, Any]]) -> dict[str, RouteEvidence]:
+def route_evidence(
+    traces: Iterable[dict[str, Any]],
+    facts_of: Callable[[dict[str, Any]], RequestFacts] = facts,
+) -> dict[str, RouteEvidence]:
     """Per route key, the ``RouteEvidence`` of ``traces`` (measured ones)."""
     out: dict[str, RouteEvidence] = {}
     for t in traces:
         key = route_key(t)
         if key not in out:
             out[key] = RouteEvidence(t.get("view"), t.get("view_is_async"), [])
-        out[key].demands.append(demand(t))
+        out[key].demands.append(demand(t, facts_of(t)))
     return out
 
 

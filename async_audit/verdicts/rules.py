@@ -72,9 +72,13 @@ def _r(x: float) -> float:
     return round(x, 2)
 
 
-def judge_route(traces: Sequence[dict[str, Any]], th: Thresholds | None = None) -> RouteVerdict:
+def judge_route(
+    traces: Sequence[dict[str, Any]],
+    th: Thresholds | None = None,
+    facts_of: Callable[[dict[str, Any]], RequestFacts] = facts,
+) -> RouteVerdict:
     th = th or Thresholds()
-    all_facts = [facts(t) for t in traces]
+    all_facts = [facts_of(t) for t in traces]
     first = traces[0] if traces else {}
     route, view = first.get("route"), first.get("view")
     is_async = first.get("view_is_async")

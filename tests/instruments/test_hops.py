@@ -152,3 +152,22 @@ def test_queries_in_unsensitive_hops_and_to_thread_land_in_their_own_request():
         assert all(not q.on_loop for q in trace.queries)
         (hop,) = trace.hops
         assert not hop.thread_sensitive
+
+
+def test_the_inline_hop_record_sets_every_field_of_a_hop():
+    from dataclasses import fields
+
+    from async_audit.instruments import hops
+    from async_audit.trace.events import Hop
+
+    assert sorted(hops._HOP_FIELDS) == sorted(f.name for f in fields(Hop))
+
+    async def main():
+        with traced() as trace:
+            await sync_to_async(lambda: None)()
+        return trace
+
+    (hop,) = asyncio.run(main()).hops
+    for name in hops._HOP_FIELDS:
+        getattr(hop, name)  # an unset slot would raise AttributeError
+    assert hop.run_start is not None and hop.error is None and hop.nested is False

@@ -46,6 +46,7 @@ def install() -> bool:
             )
         except BaseException:
             patches.restore()
+            blocking.uninstall()
             db.uninstall()
             errors.uninstall()
             watchdog.stop()
@@ -63,6 +64,7 @@ def uninstall() -> bool:
         watchdog.stop()
         db.uninstall()
         errors.uninstall()
+        blocking.uninstall()
         _patches.restore()
         _patches = None
         return True

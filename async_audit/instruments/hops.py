@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from types import MethodType
+from types import FunctionType, MethodType
 from typing import Any
 
 from asgiref.sync import AsyncToSync, SyncToAsync
@@ -130,12 +130,25 @@ def _wrap_s2a_call(original: Callable[..., Any]) -> Callable[..., Any]:
             hop.thread = _get_ident()
             hop.on_loop = _get_loop() is not None
             hop.direction = "sync_to_async"
-            hop.target = target_name(self.func)
+            func = self.func
+            # A middleware hook, most hops: its name is remembered by (class, function).
+            name = None
+            if (
+                type(func) is MethodType
+                and type(function := func.__func__) is FunctionType
+                and not isinstance(owner := func.__self__, type)
+            ):
+                name = _method_names.get((type(owner), function))
+            hop.target = target_name(func) if name is None else name
             hop.thread_sensitive = self._thread_sensitive
             hop.site = call_site(_getframe(1), 64, trace.site_memo)
             hop.run_start = hop.run_end = hop.run_thread = hop.cpu = hop.error = None
             hop.nested = False
-            trace.add(hop)
+            events = trace.events
+            if trace.parent is None and len(events) < trace.max_events:
+                events.append(hop)  # what Trace.add does, without the call
+            else:
+                trace.add(hop)
         except Exception:
             hop = None
             instrument_error(trace)

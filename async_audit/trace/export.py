@@ -39,7 +39,7 @@ def _hop(e: Hop, t0: float, private: bool) -> dict[str, Any]:
     else:
         run_ms = _ms(run_end - run_start)
         overhead = max(0.0, duration - (run_end - run_start))
-    cpu = e.cpu
+    cpu, site = e.cpu, e.site
     return {
         "kind": "hop",
         "start_ms": _ms(start - t0),
@@ -50,7 +50,7 @@ def _hop(e: Hop, t0: float, private: bool) -> dict[str, Any]:
         "direction": e.direction,
         "target": e.target,
         "thread_sensitive": e.thread_sensitive,
-        "site": _site(e.site),
+        "site": list(site) if site else None,
         "queue_wait_ms": None if run_start is None else _ms(max(0.0, run_start - start)),
         "run_ms": run_ms,
         "cpu_ms": None if cpu is None else _ms(cpu),

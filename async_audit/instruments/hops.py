@@ -8,7 +8,7 @@ Queue wait and thread time are measured in the worker thread. Inside its ``__cal
 asgiref reads ``self.thread_handler`` on the loop thread, synchronously, before its first
 await, and the worker runs what it got as ``handler(loop, exc_info, task_context, func,
 child)``; ``func`` enters a copy of the caller's context and calls ``child``. Our
-``__call__`` leaves its new hop in a per-thread slot just before calling asgiref's, and
+``__call__`` leaves its new hop, by thread, just before calling asgiref's, and
 ``thread_handler`` is a descriptor that takes it from there and binds it to the handler,
 which times ``child``. The hop travels with its own call (nothing else runs on that thread
 in between), so concurrent hops cannot be mixed up, and no ContextVar is set per hop: a set
@@ -42,12 +42,10 @@ _get_loop = asyncio._get_running_loop
 _getframe = sys._getframe
 
 
-class _Slot(threading.local):
-    hop: Hop | None = None
-
-
-# The hop whose ``thread_handler`` asgiref is about to read, per loop thread.
-_slot = _Slot()
+# The hop whose ``thread_handler`` asgiref is about to read, by loop thread. Empty unless
+# a traced hop is between our ``__call__`` and asgiref's read of it: an untraced hop's
+# lookup is one test of this dict.
+_pending: dict[int, Hop] = {}
 # Hops running in each worker thread now: one started while another runs is nested.
 _depth: dict[int, int] = {}
 
@@ -152,12 +150,13 @@ def _wrap_s2a_call(original: Callable[..., Any]) -> Callable[..., Any]:
         except Exception:
             hop = None
             instrument_error(trace)
-        # Set even when None: the worker must never time this call into another hop.
-        _slot.hop = hop
+        if hop is not None:
+            _pending[_get_ident()] = hop
         try:
             return await original(self, *args, **kwargs)
         except BaseException as exc:
-            _slot.hop = None  # asgiref may have raised before it read ``thread_handler``
+            if _pending:  # asgiref may have raised before it read ``thread_handler``
+                _pending.pop(_get_ident(), None)
             if hop is not None:
                 hop.error = type(exc).__name__
             raise
@@ -185,10 +184,9 @@ class _ThreadHandler:
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         if instance is None:
             return self
-        hop = _slot.hop
+        hop = _pending.pop(_get_ident(), None) if _pending else None
         if hop is None:
             return MethodType(self.original, instance)
-        _slot.hop = None
         return partial(_timed_handler, self.original, instance, hop)
 
     def __call__(self, instance: Any, *args: Any, **kwargs: Any) -> Any:

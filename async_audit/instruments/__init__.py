@@ -2,7 +2,8 @@
 
 ``install()`` patches once per process (idempotent, thread-safe); ``uninstall()`` puts every
 patched attribute back and stops the watchdog. While installed, an untraced request pays
-one ContextVar read per patched call; errors inside an instrument are counted
+one ContextVar read per patched call (and, at each hop's hand-off to its worker thread, a
+test of an empty dict); errors inside an instrument are counted
 (``async_audit.trace.instrument_errors()``) and never reach the host's code.
 """
 
@@ -46,6 +47,7 @@ def install() -> bool:
             )
         except BaseException:
             patches.restore()
+            blocking.uninstall()
             db.uninstall()
             errors.uninstall()
             watchdog.stop()
@@ -63,6 +65,7 @@ def uninstall() -> bool:
         watchdog.stop()
         db.uninstall()
         errors.uninstall()
+        blocking.uninstall()
         _patches.restore()
         _patches = None
         return True

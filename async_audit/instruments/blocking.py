@@ -9,9 +9,11 @@ What patches cannot see (names bound before install, I/O inside C extensions suc
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import builtins
 import concurrent.futures
+import contextlib
 import functools
 import io
 import os
@@ -26,15 +28,22 @@ import time
 from typing import Any
 
 from async_audit.instruments._patch import Patches
+from async_audit.trace import core
 from async_audit.trace.core import _current, instrument_error
 from async_audit.trace.events import BlockingCall
 from async_audit.trace.stack import blocking_site, capture_stack
 
-__all__ = ["TARGETS", "install"]
+__all__ = ["TARGETS", "install", "uninstall"]
 
 _perf = time.perf_counter
 _get_loop = asyncio._get_running_loop
-_local = threading.local()
+
+
+class _Local(threading.local):
+    busy = False  # inside a recorded call on this thread
+
+
+_local = _Local()
 _min_seconds = 0.0
 # Waits that often return at once (a set Event, a done Future): only worth a record when
 # they really waited.
@@ -84,23 +93,27 @@ TARGETS: list[tuple[Any, str, str, str, bool]] = [
 ]
 
 
-def _no_wait(v: Any) -> bool:
-    return v is False or ((type(v) is int or type(v) is float) and v == 0)
-
-
 def _cannot_wait(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     """A wait that returns at once: called in its non-waiting form (``acquire(False)``,
     ``get(block=False)``, ``wait(0)``, ``result(timeout=0)``), or on something already
     done (a finished future, a set event, a dead thread). Its duration, if any, is GIL
-    contention, not blocking: asyncio itself calls ``result()`` on done futures."""
-    for v in args[1:]:
-        if _no_wait(v):
-            return True
+    contention, not blocking: asyncio itself calls ``result()`` on done futures.
+
+    It runs on every traced wait (asgiref's executor calls ``acquire(timeout=0)`` at each
+    hop), so the keyword form, the commonest, is looked at first and nothing is allocated.
+    """
     if kwargs:
-        for key in ("blocking", "block", "timeout"):
-            if key in kwargs and _no_wait(kwargs[key]):
+        for key in ("timeout", "blocking", "block"):
+            v = kwargs.get(key, True)
+            if v is False or ((type(v) is int or type(v) is float) and v == 0):
                 return True
-    target = args[0] if args else None
+    if not args:
+        return False
+    if len(args) > 1:
+        for v in args[1:]:
+            if v is False or ((type(v) is int or type(v) is float) and v == 0):
+                return True
+    target = args[0]
     if isinstance(target, concurrent.futures.Future):
         return target.done()
     if isinstance(target, threading.Event):
@@ -118,10 +131,13 @@ def _make(call: str, category: str, is_socket: bool) -> Any:
         @functools.wraps(original)
         def blocking(*args: Any, **kwargs: Any) -> Any:
             trace = _current.get()
-            if trace is None or _get_loop() is None or getattr(_local, "busy", False):
+            if trace is None or _get_loop() is None or _local.busy:
                 return original(*args, **kwargs)
-            if is_wait and _cannot_wait(args, kwargs):
-                return original(*args, **kwargs)
+            if is_wait:
+                # ``acquire(timeout=0)``, asgiref's executor at every hop: no call needed.
+                v = kwargs.get("timeout", 1) if kwargs else 1
+                if ((type(v) is int or type(v) is float) and v == 0) or _cannot_wait(args, kwargs):
+                    return original(*args, **kwargs)
             if is_socket:
                 try:
                     nonblocking = args[0].gettimeout() == 0.0
@@ -159,8 +175,39 @@ def _make(call: str, category: str, is_socket: bool) -> Any:
     return make
 
 
+class _SelfPipe(socket.socket):
+    """An asyncio loop's self-pipe, with the socket methods it uses unpatched.
+
+    A loop wakes itself through it whenever another thread hands it work: at the end of
+    every thread hop, a ``send`` in the worker and two ``recv`` on the loop, some fifty
+    calls per request on Django's default stack. It is non-blocking and asyncio's own, so
+    our wrappers would only ever pass those calls on; skipping them saves their cost.
+    """
+
+    __slots__ = ()
+    recv = _socket.socket.recv
+    send = _socket.socket.send
+
+
+def _quiet_self_pipe() -> None:
+    """On a loop thread when a trace starts: give the loop's self-pipe the unpatched class."""
+    loop = _get_loop()
+    for name in ("_ssock", "_csock"):
+        sock = getattr(loop, name, None)
+        if type(sock) is socket.socket and sock.gettimeout() == 0.0:
+            sock.__class__ = _SelfPipe
+
+
 def install(patches: Patches, min_ms: float = 0.0) -> None:
     global _min_seconds
     _min_seconds = min_ms / 1000.0
     for owner, attr, call, category, is_socket in TARGETS:
         patches.wrap(owner, attr, _make(call, category, is_socket))
+    if _quiet_self_pipe not in core.loop_trace_hooks:
+        core.loop_trace_hooks.append(_quiet_self_pipe)
+
+
+def uninstall() -> None:
+    # A self-pipe already quieted keeps its class: the same methods, unwrapped or not.
+    with contextlib.suppress(ValueError):
+        core.loop_trace_hooks.remove(_quiet_self_pipe)

@@ -1,13 +1,18 @@
 """Thread hops: every ``SyncToAsync`` and ``AsyncToSync`` call, Django's own included.
 
 Django imports ``sync_to_async``/``async_to_sync`` by name, so the classes are patched, not
-the module functions. ``SyncToAsync.__call__`` must stay ``async def``.
+the module functions. ``SyncToAsync.__call__`` must stay ``async def``: a method decorated
+with ``@sync_to_async`` is judged through it by ``inspect.iscoroutinefunction``.
 
-Queue wait and thread time are measured in the worker thread. asgiref runs
-``thread_handler(loop, exc_info, task_context, func, child)`` there, and ``func`` enters a
-copy of the caller's context before calling ``child``. We set ``_hop`` in the caller's
-context just before asgiref copies it, and swap ``child`` for a timed version that reads
-``_hop`` back inside the copy: no shared table, so concurrent hops cannot be mixed up.
+Queue wait and thread time are measured in the worker thread. Inside its ``__call__``,
+asgiref reads ``self.thread_handler`` on the loop thread, synchronously, before its first
+await, and the worker runs what it got as ``handler(loop, exc_info, task_context, func,
+child)``; ``func`` enters a copy of the caller's context and calls ``child``. Our
+``__call__`` leaves its new hop, by thread, just before calling asgiref's, and
+``thread_handler`` is a descriptor that takes it from there and binds it to the handler,
+which times ``child``. The hop travels with its own call (nothing else runs on that thread
+in between), so concurrent hops cannot be mixed up, and no ContextVar is set per hop: a set
+copies the context's map, and asgiref compares every variable of a context at each hop.
 """
 
 from __future__ import annotations
@@ -17,24 +22,32 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
 from functools import partial
-from types import MethodType
+from types import FunctionType, MethodType
 from typing import Any
 
 from asgiref.sync import AsyncToSync, SyncToAsync
 
 from async_audit.instruments._patch import Patches
-from async_audit.trace.core import Trace, _current, instrument_error, tracing_active
+from async_audit.trace.core import Trace, _current, instrument_error
 from async_audit.trace.events import Hop
 from async_audit.trace.stack import call_site
 
 __all__ = ["install", "target_name"]
 
-_hop: ContextVar[Hop | None] = ContextVar("async_audit_hop", default=None)
-_local = threading.local()
 _perf = time.perf_counter
+_thread_time = time.thread_time
+_get_ident = threading.get_ident
 _get_loop = asyncio._get_running_loop
+_getframe = sys._getframe
+
+
+# The hop whose ``thread_handler`` asgiref is about to read, by loop thread. Empty unless
+# a traced hop is between our ``__call__`` and asgiref's read of it: an untraced hop's
+# lookup is one test of this dict.
+_pending: dict[int, Hop] = {}
+# Hops running in each worker thread now: one started while another runs is nested.
+_depth: dict[int, int] = {}
 
 
 # Names of bound methods by (class, function): most hops run a middleware hook, a new
@@ -87,14 +100,14 @@ def _target_name(func: Any) -> str:
 
 def _new_hop(trace: Trace, direction: str, target: Any, sensitive: bool, frame: Any) -> Hop:
     return Hop(
-        start=_perf(),
-        end=None,
-        thread=threading.get_ident(),
-        on_loop=_get_loop() is not None,
-        direction=direction,
-        target=target_name(target),
-        thread_sensitive=sensitive,
-        site=call_site(frame, memo=trace.site_memo),
+        _perf(),
+        None,
+        _get_ident(),
+        _get_loop() is not None,
+        direction,
+        target_name(target),
+        sensitive,
+        call_site(frame, 64, trace.site_memo),
     )
 
 
@@ -103,67 +116,118 @@ def _wrap_s2a_call(original: Callable[..., Any]) -> Callable[..., Any]:
         trace = _current.get()
         if trace is None:
             return await original(self, *args, **kwargs)
+        # Every traced hop passes here (15 per request on Django's default stack), so the
+        # record is made inline: no helper calls, and the Hop filled in without its
+        # generated ``__init__`` (every field is set, see ``_HOP_FIELDS``).
         hop: Hop | None = None
         try:
-            hop = _new_hop(
-                trace, "sync_to_async", self.func, self._thread_sensitive, sys._getframe(1)
-            )
-            trace.add(hop)
+            start = _perf()
+            hop = _alloc(Hop)
+            hop.start = start
+            hop.end = None
+            hop.thread = _get_ident()
+            hop.on_loop = _get_loop() is not None
+            hop.direction = "sync_to_async"
+            func = self.func
+            # A middleware hook, most hops: its name is remembered by (class, function).
+            name = None
+            if (
+                type(func) is MethodType
+                and type(function := func.__func__) is FunctionType
+                and not isinstance(owner := func.__self__, type)
+            ):
+                name = _method_names.get((type(owner), function))
+            hop.target = target_name(func) if name is None else name
+            hop.thread_sensitive = self._thread_sensitive
+            hop.site = call_site(_getframe(1), 64, trace.site_memo)
+            hop.run_start = hop.run_end = hop.run_thread = hop.cpu = hop.error = None
+            hop.nested = False
+            events = trace.events
+            if trace.parent is None and len(events) < trace.max_events:
+                events.append(hop)  # what Trace.add does, without the call
+            else:
+                trace.add(hop)
         except Exception:
+            hop = None
             instrument_error(trace)
-        # Set even when None: the worker must never time this call into an outer hop.
-        token = _hop.set(hop)
+        if hop is not None:
+            _pending[_get_ident()] = hop
         try:
             return await original(self, *args, **kwargs)
         except BaseException as exc:
+            if _pending:  # asgiref may have raised before it read ``thread_handler``
+                _pending.pop(_get_ident(), None)
             if hop is not None:
                 hop.error = type(exc).__name__
             raise
         finally:
             if hop is not None:
                 hop.end = _perf()
-            _hop.reset(token)
 
     return __call__
 
 
-def _wrap_thread_handler(original: Callable[..., Any]) -> Callable[..., Any]:
-    def thread_handler(
-        self: SyncToAsync[Any, Any],
-        loop: Any,
-        exc_info: Any,
-        task_context: Any,
-        func: Any,
-        *args: Any,
-        **kwargs: Any,
-    ) -> Any:
-        # This thread does not run in the caller's context, so the cheap global check
-        # stands in for the ContextVar read here.
-        if not args or not tracing_active():
-            return original(self, loop, exc_info, task_context, func, *args, **kwargs)
-        child = args[0]
+_alloc = object.__new__
+# What the inline record above sets, checked by the tests against the dataclass.
+_HOP_FIELDS = (
+    "start", "end", "thread", "on_loop", "direction", "target", "thread_sensitive", "site",
+    "run_start", "run_end", "run_thread", "cpu", "error", "nested",
+)  # fmt: skip
 
-        def timed_child() -> Any:
-            hop = _hop.get()
-            if hop is None:
-                return child()
-            depth = getattr(_local, "depth", 0)
-            _local.depth = depth + 1
-            start = _perf()
-            cpu0 = time.thread_time()
-            try:
-                return child()
-            finally:
-                hop.run_start = start
-                hop.run_end = _perf()
-                hop.cpu = time.thread_time() - cpu0
-                hop.run_thread = threading.get_ident()
-                hop.nested = depth > 0
-                _local.depth = depth
 
-        return original(self, loop, exc_info, task_context, func, timed_child, *args[1:], **kwargs)
+class _ThreadHandler:
+    """``SyncToAsync.thread_handler`` while installed: hands the slot's hop to the worker."""
 
-    return thread_handler
+    def __init__(self, original: Callable[..., Any]) -> None:
+        self.original = original
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        hop = _pending.pop(_get_ident(), None) if _pending else None
+        if hop is None:
+            return MethodType(self.original, instance)
+        return partial(_timed_handler, self.original, instance, hop)
+
+    def __call__(self, instance: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.original(instance, *args, **kwargs)
+
+
+def _timed_handler(
+    original: Callable[..., Any],
+    instance: SyncToAsync[Any, Any],
+    hop: Hop,
+    loop: Any,
+    exc_info: Any,
+    task_context: Any,
+    func: Any,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    # In the worker: ``func(child)`` enters the caller's context, then calls the timed child.
+    if args:
+        args = (partial(_timed_run, hop, args[0]), *args[1:])
+    return original(instance, loop, exc_info, task_context, func, *args, **kwargs)
+
+
+def _timed_run(hop: Hop, child: Callable[[], Any]) -> Any:
+    thread = _get_ident()
+    depth = _depth.get(thread, 0)
+    _depth[thread] = depth + 1
+    start = _perf()
+    cpu0 = _thread_time()
+    try:
+        return child()
+    finally:
+        hop.run_end = _perf()
+        hop.cpu = _thread_time() - cpu0
+        hop.run_start = start
+        hop.run_thread = thread
+        hop.nested = depth > 0
+        if depth:
+            _depth[thread] = depth
+        else:
+            del _depth[thread]
 
 
 def _wrap_a2s_call(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -172,7 +236,7 @@ def _wrap_a2s_call(original: Callable[..., Any]) -> Callable[..., Any]:
         if trace is None:
             return original(self, *args, **kwargs)
         try:
-            hop = _new_hop(trace, "async_to_sync", self.awaitable, True, sys._getframe(1))
+            hop = _new_hop(trace, "async_to_sync", self.awaitable, True, _getframe(1))
             trace.add(hop)
         except Exception:
             instrument_error(trace)
@@ -190,5 +254,5 @@ def _wrap_a2s_call(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def install(patches: Patches) -> None:
     patches.wrap(SyncToAsync, "__call__", _wrap_s2a_call)
-    patches.wrap(SyncToAsync, "thread_handler", _wrap_thread_handler)
+    patches.wrap(SyncToAsync, "thread_handler", _ThreadHandler)
     patches.wrap(AsyncToSync, "__call__", _wrap_a2s_call)

@@ -27,28 +27,40 @@ __all__ = ["install"]
 _perf = time.perf_counter
 
 
+# Name and nature by view: the same few callbacks come back at every request (URL patterns
+# hold them), and naming or inspecting a function costs more than a lookup. Bounded all
+# the same (with ATOMIC_REQUESTS Django wraps the view anew at each request).
+_facts: dict[Any, tuple[str, bool]] = {}
+_FACTS_MAX = 4096
+
+
+def _facts_of(view: Any) -> tuple[str, bool]:
+    try:
+        facts = _facts.get(view)
+    except TypeError:  # unhashable
+        return target_name(view), iscoroutinefunction(view)
+    if facts is None:
+        facts = (target_name(view), iscoroutinefunction(view))
+        if len(_facts) < _FACTS_MAX:
+            _facts[view] = facts
+    return facts
+
+
 def _timed(view: Any, trace: Any) -> Any:
-    name = target_name(view)
+    name, view_is_async = _facts_of(view)
 
     def record(start: float, is_async: bool) -> None:
         try:
-            trace.add(
-                ViewCall(
-                    start=start,
-                    end=_perf(),
-                    thread=threading.get_ident(),
-                    on_loop=asyncio._get_running_loop() is not None,
-                    name=name,
-                    is_async=is_async,
-                )
-            )
+            end = _perf()  # (start, end, thread, on_loop, name, is_async), positionally
+            on_loop = asyncio._get_running_loop() is not None
+            trace.add(ViewCall(start, end, threading.get_ident(), on_loop, name, is_async))
         except Exception:
             instrument_error(trace)
 
     # Only ``__wrapped__`` is copied (hops name a sync view through it): ``functools.wraps``
     # copies five attributes and a dict on every request, and Django reads none of them
     # from the callback it is about to call.
-    if iscoroutinefunction(view):
+    if view_is_async:
 
         async def async_view(*args: Any, **kwargs: Any) -> Any:
             start = _perf()

@@ -263,14 +263,16 @@ def start(interval_ms: float = 10.0, threshold_ms: float = 50.0) -> None:
         _running = True
         _thread = threading.Thread(target=_run, name="async-audit-watchdog", daemon=True)
         _thread.start()
-        core.loop_trace_hook = watch_current_loop
+        if watch_current_loop not in core.loop_trace_hooks:
+            core.loop_trace_hooks.append(watch_current_loop)
 
 
 def stop() -> None:
     global _thread, _running
     with _lock:
         _running = False
-        core.loop_trace_hook = None
+        with contextlib.suppress(ValueError):
+            core.loop_trace_hooks.remove(watch_current_loop)
         thread, _thread = _thread, None
         watches = list(_watches.items())
         _watches.clear()

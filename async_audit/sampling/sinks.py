@@ -20,6 +20,11 @@ __all__ = ["COUNTERS_KIND", "DatabaseSink", "FileSink", "Sink", "prune_samples"]
 COUNTERS_KIND = "sampling_counters"
 PRUNE_BATCH = 1000
 
+# One encoder for every line: ``json.dumps`` with separators builds a new one per call.
+# Records are trees of fresh dicts and lists, never cyclic, so the cycle check is skipped;
+# the text is the same as ``json.dumps(record, separators=(",", ":"))``.
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
 
 class Sink(Protocol):
     reason: str
@@ -133,11 +138,11 @@ class FileSink:
             os.close(fd)
 
     def write(self, records: Sequence[dict[str, Any]]) -> None:
-        self._append([json.dumps(r, separators=(",", ":")) + "\n" for r in records])
+        self._append([_encode(r) + "\n" for r in records])
 
     def write_counters(self, counters: dict[str, Any]) -> None:
         line = {"kind": COUNTERS_KIND, **counters}
-        self._append([json.dumps(line, separators=(",", ":")) + "\n"])
+        self._append([_encode(line) + "\n"])
 
     def prune(self, days: int) -> int:
         return 0  # a file is rotated by the system (logrotate), not by us

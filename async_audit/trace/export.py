@@ -37,26 +37,24 @@ def _hop(e: Hop, t0: float, private: bool) -> dict[str, Any]:
         run_ms = None
         overhead = duration if e.direction == "sync_to_async" else 0.0
     else:
-        run_ms = round((run_end - run_start) * 1000.0, 3)
+        run_ms = _ms(run_end - run_start)
         overhead = max(0.0, duration - (run_end - run_start))
-    cpu = e.cpu
+    cpu, site = e.cpu, e.site
     return {
         "kind": "hop",
-        "start_ms": round((start - t0) * 1000.0, 3),
-        "end_ms": None if end is None else round((end - t0) * 1000.0, 3),
-        "duration_ms": round(duration * 1000.0, 3),
+        "start_ms": _ms(start - t0),
+        "end_ms": None if end is None else _ms(end - t0),
+        "duration_ms": _ms(duration),
         "thread": e.thread,
         "on_loop": e.on_loop,
         "direction": e.direction,
         "target": e.target,
         "thread_sensitive": e.thread_sensitive,
-        "site": _site(e.site),
-        "queue_wait_ms": None
-        if run_start is None
-        else round(max(0.0, run_start - start) * 1000.0, 3),
+        "site": list(site) if site else None,
+        "queue_wait_ms": None if run_start is None else _ms(max(0.0, run_start - start)),
         "run_ms": run_ms,
-        "cpu_ms": None if cpu is None else round(cpu * 1000.0, 3),
-        "overhead_ms": round(overhead * 1000.0, 3),
+        "cpu_ms": None if cpu is None else _ms(cpu),
+        "overhead_ms": _ms(overhead),
         "run_thread": e.run_thread,
         "nested": e.nested,
         "error": e.error,
@@ -67,9 +65,9 @@ def _common(e: Event, t0: float) -> dict[str, Any]:
     start, end = e.start, e.end
     return {
         "kind": e.kind,
-        "start_ms": round((start - t0) * 1000.0, 3),
-        "end_ms": None if end is None else round((end - t0) * 1000.0, 3),
-        "duration_ms": 0.0 if end is None else round(max(0.0, end - start) * 1000.0, 3),
+        "start_ms": _ms(start - t0),
+        "end_ms": None if end is None else _ms(end - t0),
+        "duration_ms": 0.0 if end is None else _ms(max(0.0, end - start)),
         "thread": e.thread,
         "on_loop": e.on_loop,
     }

@@ -25,8 +25,26 @@ def max_events_setting() -> int:
     return int(conf.get("MAX_EVENTS_PER_TRACE"))
 
 
+# Answers by view (a view's nature does not change; asking costs two inspect calls, at
+# every sampled request). Bounded: views made per request would otherwise grow it.
+_view_modes: dict[Any, bool] = {}
+_VIEW_MODES_MAX = 4096
+
+
 def view_is_async(view: Any) -> bool:
     """What Django's handler checks: an async function, or a CBV with async handlers."""
+    try:
+        known = _view_modes.get(view)
+    except TypeError:  # unhashable
+        return _view_is_async(view)
+    if known is None:
+        known = _view_is_async(view)
+        if len(_view_modes) < _VIEW_MODES_MAX:
+            _view_modes[view] = known
+    return known
+
+
+def _view_is_async(view: Any) -> bool:
     from asgiref.sync import iscoroutinefunction
 
     view_class = getattr(view, "view_class", None)

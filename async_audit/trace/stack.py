@@ -26,6 +26,7 @@ __all__ = [
     "call_site",
     "capture_stack",
     "first_user_frame",
+    "frame_site",
     "is_library_file",
     "mark_boundary",
 ]
@@ -64,46 +65,73 @@ def _is_plumbing(filename: str) -> bool:
     return filename.startswith((_OWN_DIR, _ASGIREF_DIR)) or _is_stdlib(filename)
 
 
-_code_is_own: dict[CodeType, bool] = {}
+# Caches below are keyed by ``id(code)``, never by the code object: hashing a code object
+# hashes its name, constants and names every time (thousands of instructions for a big
+# function or a module), its id costs nothing. Every code object seen is kept here, so an
+# id is never reused by another code object while it is a key.
+_codes: dict[int, CodeType] = {}
 
 
-def _is_own(code: CodeType) -> bool:
-    hit = _code_is_own.get(code)
-    if hit is None:
-        hit = _code_is_own[code] = code.co_filename.startswith(_OWN_DIR)
-    return hit
+def _keep(code: CodeType) -> int:
+    key = id(code)
+    _codes[key] = code
+    return key
 
 
 # Where a walk stops: request owners, and the loop's callback runner, the root of every
 # task step (Django runs the middleware chain in a task of its own).
-_boundaries: set[CodeType] = {asyncio.events.Handle._run.__code__}
+_boundaries: set[int] = {_keep(asyncio.events.Handle._run.__code__)}
 
 
 def mark_boundary(func: Any) -> Any:
     """Declare ``func`` a request owner: call sites are never looked for beyond its frame."""
     code = getattr(func, "__code__", None)
     if code is not None:
-        _boundaries.add(code)
-        _code_class.pop(code, None)
+        key = _keep(code)
+        _boundaries.add(key)
+        _code_class.pop(key, None)
     return func
 
 
 # Frame classes, cached per code object: one dict lookup per frame on the hot path.
-_USER, _DJANGO, _PLUMBING, _BOUNDARY = 0, 1, 2, 3
-_code_class: dict[CodeType, int] = {}
+_USER, _DJANGO, _PLUMBING, _BOUNDARY, _OWN = 0, 1, 2, 3, 4
+_code_class: dict[int, int] = {}
 
 
 def _classify(code: CodeType) -> int:
-    if code in _boundaries:
+    key = _keep(code)
+    if key in _boundaries:
         kind = _BOUNDARY
+    elif code.co_filename.startswith(_OWN_DIR):
+        kind = _OWN  # plumbing too: only ``capture_stack`` tells it apart
     elif _is_plumbing(code.co_filename):
         kind = _PLUMBING
     elif is_library_file(code.co_filename):
         kind = _DJANGO
     else:
         kind = _USER
-    _code_class[code] = kind
+    _code_class[key] = kind
     return kind
+
+
+# A frame's (filename, line, function) by (code, instruction offset): reading ``f_lineno``
+# scans the code's line table from its start, the offset is a field. Bounded: code made
+# at run time (templates compiled per request, exec) must not grow it forever.
+_sites: dict[tuple[int, int], Frame] = {}
+_SITES_MAX = 32768
+
+
+def frame_site(frame: FrameType) -> Frame:
+    """``(co_filename, f_lineno, co_name)`` of a frame, where it is now."""
+    code = frame.f_code
+    key = (id(code), frame.f_lasti)
+    site = _sites.get(key)
+    if site is None:
+        site = (code.co_filename, frame.f_lineno, code.co_name)
+        if len(_sites) < _SITES_MAX:
+            _keep(code)
+            _sites[key] = site
+    return site
 
 
 # Frames whose caller may change between resumptions: never memoized.
@@ -147,7 +175,7 @@ def call_site(
                     django_frame = hit[1]
                 break
         code = frame.f_code
-        kind = _code_class.get(code)
+        kind = _code_class.get(id(code))
         if kind is None:
             kind = _classify(code)
         if kind == _USER:
@@ -166,8 +194,7 @@ def call_site(
     found = user if user is not None else django_frame
     if found is None:
         return None
-    code = found.f_code
-    return (code.co_filename, found.f_lineno, code.co_name)
+    return frame_site(found)
 
 
 def _remember(memo: SiteMemo, walked: list[FrameType], user: FrameType | None) -> None:
@@ -175,7 +202,7 @@ def _remember(memo: SiteMemo, walked: list[FrameType], user: FrameType | None) -
     django_frame = above[1] if above is not None else None
     for frame in reversed(walked):
         code = frame.f_code
-        if _code_class.get(code) == _DJANGO:
+        if _code_class.get(id(code)) == _DJANGO:
             django_frame = frame
         if not code.co_flags & _CO_GENERATORS:
             memo[frame] = (user, django_frame)
@@ -186,10 +213,13 @@ def capture_stack(frame: FrameType | None, limit: int = 40) -> list[Frame]:
     out: list[Frame] = []
     while frame is not None and len(out) < limit:
         code = frame.f_code
-        if code in _boundaries:
+        kind = _code_class.get(id(code))
+        if kind is None:
+            kind = _classify(code)
+        if kind == _BOUNDARY:
             break
-        if not _is_own(code):
-            out.append((code.co_filename, frame.f_lineno, code.co_name))
+        if kind != _OWN:
+            out.append(frame_site(frame))
         frame = frame.f_back
     return out
 

@@ -152,3 +152,52 @@ def test_queries_in_unsensitive_hops_and_to_thread_land_in_their_own_request():
         assert all(not q.on_loop for q in trace.queries)
         (hop,) = trace.hops
         assert not hop.thread_sensitive
+
+
+def test_the_inline_hop_record_sets_every_field_of_a_hop():
+    from dataclasses import fields
+
+    from async_audit.instruments import hops
+    from async_audit.trace.events import Hop
+
+    assert sorted(hops._HOP_FIELDS) == sorted(f.name for f in fields(Hop))
+
+    async def main():
+        with traced() as trace:
+            await sync_to_async(lambda: None)()
+        return trace
+
+    (hop,) = asyncio.run(main()).hops
+    for name in hops._HOP_FIELDS:
+        getattr(hop, name)  # an unset slot would raise AttributeError
+    assert hop.run_start is not None and hop.error is None and hop.nested is False
+
+
+def test_no_hop_is_left_for_another_call_to_take_when_asgiref_refuses_a_call_early():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from async_audit.instruments import hops
+
+    executor = ThreadPoolExecutor(max_workers=1)
+
+    async def main():
+        try:
+            context = ThreadSensitiveContext(executor=executor)
+        except TypeError:
+            pytest.skip("this asgiref's ThreadSensitiveContext takes no executor")
+        async with context:
+            pass
+        if not getattr(context, "_exited", False):
+            pytest.skip("this asgiref does not refuse calls in an exited context")
+        # Refused before asgiref reads thread_handler: our hop must not wait for the next call.
+        SyncToAsync.thread_sensitive_context.set(context)
+        with traced() as trace, pytest.raises(RuntimeError):
+            await sync_to_async(lambda: None)()
+        return trace
+
+    try:
+        (hop,) = asyncio.run(main()).hops
+    finally:
+        executor.shutdown()
+    assert hop.error == "RuntimeError" and hop.run_start is None
+    assert hops._pending == {}

@@ -98,7 +98,7 @@ def test_a_generator_resumed_from_two_places_is_walked_afresh_each_time(monkeypa
             yield stack.call_site(sys._getframe(), memo=memo)
 
     # Classified as Django's, so the walk goes on to whoever resumed it.
-    monkeypatch.setitem(stack._code_class, library_generator.__code__, stack._DJANGO)
+    monkeypatch.setitem(stack._code_class, id(library_generator.__code__), stack._DJANGO)
     sites = library_generator()
 
     def first_caller() -> Frame | None:

@@ -12,12 +12,13 @@ from django.db import models
 __all__ = ["Sample", "SamplingCounters"]
 
 
-# Every column the report aggregates: see the index on ``Sample``.
+# Every column the report aggregates, and the id it draws kept rows by (PostgreSQL keeps
+# no primary key in an index entry): see the index on ``Sample``.
 FIGURE_INDEX = [
     "route", "measured", "evidence", "forced", "created", "started_at", "sample_rate",
     "dropped_events", "wall_ms", "io_ms", "cpu_ms", "hops", "hop_ms", "predicted_async_ms",
     "user_blocking", "io_http_ms", "io_db_ms", "io_cache_ms", "io_file_ms", "io_sleep_ms",
-    "io_other_ms",
+    "io_other_ms", "id",
 ]  # fmt: skip
 
 

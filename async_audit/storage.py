@@ -1,4 +1,5 @@
-"""Reading stored samples back (the sampling middleware writes them; see ``models.Sample``).
+"""Stored sample rows, parsed and checked: ``sampling.read`` reads them, the sampling
+middleware writes them (see ``models.Sample``).
 
 A row that is not a trace in the expected shape (strict JSON, every field the verdicts and
 renderers read of the right type: ``async_audit.trace.validate``) is skipped and counted by
@@ -8,25 +9,18 @@ one-line error for the command.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections import Counter
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import CommandError
 from django.db import connections
-from django.db.models import TextField
-from django.db.models.functions import Cast
-from django.utils import timezone
 
 from async_audit.trace.validate import validate_trace
 
 __all__ = [
     "is_trace",
     "parse_sample",
-    "read_samples",
     "sample_table_notes",
     "skipped_note",
     "validate_trace",
@@ -91,48 +85,3 @@ def skipped_note(reasons: Counter[str]) -> str:
     top = "; ".join(f"{count}: {why}" for why, count in reasons.most_common(3))
     more = f"; {len(reasons) - 3} other reason(s)" if len(reasons) > 3 else ""
     return f"{skipped} stored sample(s) skipped: not a trace in the expected shape ({top}{more})"
-
-
-def read_samples(
-    alias: str,
-    since: timedelta | None = None,
-    route_glob: str | None = None,
-    progress: Callable[[int], None] | None = None,
-    on_trace: Callable[[dict[str, Any]], None] | None = None,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """``(trace dicts, notes)``. Raises ``CommandError`` (exit 2) if the database is unreachable.
-
-    With ``on_trace`` each trace is handed to it as it is read (streamed, for bounded memory)
-    and the returned list stays empty."""
-    from async_audit.models import Sample
-
-    missing = sample_table_notes(alias)
-    if missing is not None:
-        return [], missing
-    rows = Sample.objects.using(alias).all()
-    if since is not None:
-        rows = rows.filter(created__gte=timezone.now() - since)
-    # The JSON as text: Django's JSONField would parse it inside the row iterator, where a
-    # single bad row (NaN on SQLite, deep nesting) would end the whole read.
-    rows = rows.annotate(raw_data=Cast("data", output_field=TextField()))
-    traces: list[dict[str, Any]] = []
-    reasons: Counter[str] = Counter()
-    for n, (route, view, raw) in enumerate(
-        rows.values_list("route", "view", "raw_data").iterator(chunk_size=500)
-    ):
-        if progress is not None and n % 1000 == 999:
-            progress(n + 1)
-        if route_glob is not None and not fnmatch.fnmatchcase(route or "", route_glob):
-            continue
-        data, error = parse_sample(raw)
-        if data is None:
-            reasons[error or "not a trace"] += 1
-            continue
-        data.setdefault("route", route)
-        data.setdefault("view", view)
-        if on_trace is not None:
-            on_trace(data)
-        else:
-            traces.append(data)
-    notes = [skipped_note(reasons)] if reasons else []
-    return traces, notes

@@ -9,7 +9,7 @@ from django.db import connections
 from django.utils import timezone
 
 from async_audit.report import build_report, render
-from async_audit.storage import read_samples
+from async_audit.sampling.read import read_stored
 from tests.command.samples import sample_trace
 
 GOOD = json.dumps(sample_trace(150.0))
@@ -67,8 +67,10 @@ def _strict(text):
 def test_rows_with_wrong_types_are_skipped_and_counted_and_the_report_stays_strict(alias):
     bad = _bad_rows(connections[alias].vendor)
     _insert(alias, [GOOD, *bad.values(), GOOD])
-    traces, notes = read_samples(alias)
+    stored = read_stored(alias)  # rows of schema 1: each decoded and checked
+    traces = stored.traces
     assert len(traces) == 2 and all(t["wall_ms"] == 150.0 for t in traces)
+    notes = [stored.skipped()]
     (note,) = notes
     assert note.startswith(
         f"{len(bad)} stored sample(s) skipped: not a trace in the expected shape ("

@@ -145,6 +145,18 @@ def _lanes(trace: dict[str, Any], toolbar_ids: set[int]) -> list[dict[str, Any]]
     return out
 
 
+def _hop_row(e: dict[str, Any], *, toolbar: bool) -> dict[str, Any]:
+    return {
+        "site": _where(e.get("site")),
+        "target": e.get("target", ""),
+        "direction": e.get("direction", ""),
+        "queue_wait_ms": _r(e.get("queue_wait_ms"), 2),
+        "run_ms": _r(e.get("run_ms"), 2),
+        "cpu_ms": _r(e.get("cpu_ms"), 2),
+        "toolbar": toolbar,
+    }
+
+
 def _groups(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = {}
     for e in items:
@@ -244,28 +256,8 @@ def build_story(
         for x in verdict.findings
     ]
     events = user["events"]
-    hop_rows = [
-        {
-            "site": _where(e.get("site")),
-            "target": e.get("target", ""),
-            "direction": e.get("direction", ""),
-            "queue_wait_ms": _r(e.get("queue_wait_ms"), 2),
-            "run_ms": _r(e.get("run_ms"), 2),
-            "cpu_ms": _r(e.get("cpu_ms"), 2),
-            "toolbar": False,
-        }
-        for e in events
-        if e["kind"] == "hop"
-    ] + [
-        {
-            "site": _where(e.get("site")),
-            "target": e.get("target", ""),
-            "direction": e.get("direction", ""),
-            "queue_wait_ms": _r(e.get("queue_wait_ms"), 2),
-            "run_ms": _r(e.get("run_ms"), 2),
-            "cpu_ms": _r(e.get("cpu_ms"), 2),
-            "toolbar": True,
-        }
+    hop_rows = [_hop_row(e, toolbar=False) for e in events if e["kind"] == "hop"] + [
+        _hop_row(e, toolbar=True)
         for i, e in enumerate(trace["events"])
         if i in toolbar_ids and e["kind"] == "hop"
     ]

@@ -13,23 +13,18 @@ from __future__ import annotations
 import random
 from typing import Any
 
-__all__ = ["EVIDENCE_PER_ROUTE", "PER_ROUTE", "Reservoir"]
+from async_audit.verdicts.measured import route_key
+
+__all__ = ["EVIDENCE_PER_ROUTE", "PER_ROUTE", "Reservoir", "has_evidence"]
 
 PER_ROUTE = 500
 EVIDENCE_PER_ROUTE = 50
 
 
-def _has_evidence(trace: dict[str, Any]) -> bool:
+def has_evidence(trace: dict[str, Any]) -> bool:
+    """A blocking call, a loop stall or an exception: must be reported if it happens at all."""
     s = trace.get("summary") or {}
     return bool(s.get("blocking_calls") or s.get("loop_lags") or s.get("exceptions"))
-
-
-def _key(trace: dict[str, Any]) -> str:
-    # The grouping judge_all uses: route (the root route is ""), else view, else label.
-    route = trace.get("route")
-    if route is not None:
-        return str(route)
-    return str(trace.get("view") or trace.get("label") or "?")
 
 
 class Reservoir:
@@ -48,10 +43,10 @@ class Reservoir:
         self._evidence: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, trace: dict[str, Any]) -> None:
-        key = _key(trace)
+        key = route_key(trace)
         self.total += 1
         n = self.counts[key] = self.counts.get(key, 0) + 1
-        if _has_evidence(trace):
+        if has_evidence(trace):
             evidence = self._evidence.setdefault(key, [])
             if len(evidence) < self.evidence_per_route:
                 evidence.append(trace)

@@ -40,12 +40,17 @@ from django.utils import timezone
 from async_audit.sampling.aggregate import EVIDENCE_PER_ROUTE, Reservoir
 from async_audit.storage import parse_sample, sample_table_notes, skipped_note
 from async_audit.verdicts.capacity import Arrivals
-from async_audit.verdicts.figures import ROW_COLUMNS, Streamed, finish, route_figures
+from async_audit.verdicts.figures import (
+    MEDIAN_COLUMNS,
+    ROW_COLUMNS,
+    Streamed,
+    finish,
+    route_figures,
+)
 from async_audit.verdicts.measured import route_key
 
 __all__ = ["VERDICT_TRACES", "Stored", "read_stored"]
 
-_MEDIANS = tuple(c for c in ROW_COLUMNS if c != "user_blocking")
 # Traces decoded per route for its verdict (the figures count every sample): a route's
 # shape is decided on medians, which 200 requests drawn at random give to within a few
 # per cent; decoding and judging a trace costs about 0.3 ms, so more would only cost time.
@@ -351,7 +356,9 @@ def _read_figures(
 def _aggregate_in_sql(query: _Query, out: Stored, skip: set[str]) -> None:
     q = query.q
     wall, io, measured = q("wall_ms"), q("io_ms"), q("measured")
-    medians = ", ".join(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {q(c)})" for c in _MEDIANS)
+    medians = ", ".join(
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {q(c)})" for c in MEDIAN_COLUMNS
+    )
     sql = (
         f"SELECT {q('route')}, COUNT(*), "
         f"percentile_disc(0.5) WITHIN GROUP (ORDER BY {wall}), "
@@ -362,7 +369,7 @@ def _aggregate_in_sql(query: _Query, out: Stored, skip: set[str]) -> None:
     )
     for route, n, p50, p95, p95_io, blocking, *meds in query.rows(sql, [True]):
         if route not in skip:
-            medians_of = dict(zip(_MEDIANS, meds, strict=True))
+            medians_of = dict(zip(MEDIAN_COLUMNS, meds, strict=True))
             out.figures[route] = finish(n, medians_of, p50, p95, p95_io, blocking or 0)
 
 

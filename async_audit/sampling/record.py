@@ -49,23 +49,17 @@ def sample_columns(record: dict[str, Any]) -> dict[str, Any]:
     """What the report reads of one sample, without its trace: the figures of
     ``request_row``, whether the view made the response, whether the trace holds evidence
     that must be reported (its stacks are read from the trace), and its arrival."""
-    from async_audit.verdicts import facts, not_measured_reason, view_ran
+    from async_audit.sampling.aggregate import has_evidence
+    from async_audit.verdicts import facts, sample_reason
     from async_audit.verdicts.figures import request_row
 
-    summary = record.get("summary") or {}
-    status = record.get("status")
-    measured = not (isinstance(status, int) and status >= 400) or (
-        not_measured_reason(status, ran=view_ran(record)) is None
-    )
     return {
         **request_row(facts(record)),
         "started_at": record.get("started_at"),
         "forced": bool(record.get("forced")),
-        "measured": measured,
-        "evidence": bool(
-            summary.get("blocking_calls") or summary.get("loop_lags") or summary.get("exceptions")
-        ),
-        "dropped_events": int(summary.get("dropped_events") or 0),
+        "measured": sample_reason(record) is None,
+        "evidence": has_evidence(record),
+        "dropped_events": int((record.get("summary") or {}).get("dropped_events") or 0),
     }
 
 

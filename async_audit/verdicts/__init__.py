@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from async_audit.verdicts.measured import not_measured_reason, route_key, view_ran
+from async_audit.verdicts.measured import (
+    not_measured_reason,
+    route_key,
+    sample_reason,
+    view_ran,
+)
 from async_audit.verdicts.request import RequestFacts, facts
 from async_audit.verdicts.rules import VERDICTS, RouteVerdict, judge_route, percentile
 from async_audit.verdicts.thresholds import Thresholds
@@ -31,6 +36,7 @@ __all__ = [
     "percentile",
     "rank",
     "route_key",
+    "sample_reason",
     "view_ran",
 ]
 

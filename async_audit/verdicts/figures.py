@@ -23,6 +23,7 @@ from async_audit.verdicts.timeline import IO_KINDS
 
 __all__ = [
     "KIND_COLUMNS",
+    "MEDIAN_COLUMNS",
     "ROW_COLUMNS",
     "Streamed",
     "finish",
@@ -43,16 +44,13 @@ ROW_COLUMNS = (
     "user_blocking",
     *KIND_COLUMNS,
 )
-_MEDIANS = tuple(c for c in ROW_COLUMNS if c != "user_blocking")
+# The columns whose median a route shows (user_blocking is summed).
+MEDIAN_COLUMNS = tuple(c for c in ROW_COLUMNS if c != "user_blocking")
 
 
 def percentile(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (p in 0-100); 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
-    return float(ordered[rank - 1])
+    return _sorted_percentile(sorted(values), p)
 
 
 def request_row(f: RequestFacts) -> dict[str, Any]:
@@ -124,7 +122,7 @@ def _sorted_percentile(ordered: Sequence[float], p: float) -> float:
 
 def _from_columns(columns: Mapping[str, Sequence[float]], n: int) -> dict[str, Any]:
     # Each column sorted once, for its median and its percentiles.
-    ordered = {c: sorted(columns[c]) for c in _MEDIANS if c != "predicted_async_ms"}
+    ordered = {c: sorted(columns[c]) for c in MEDIAN_COLUMNS if c != "predicted_async_ms"}
     # No prediction: NaN when added a row at a time, -1 from a database (see extend_columns).
     predicted = sorted(p for p in columns["predicted_async_ms"] if p >= 0)
     medians: dict[str, float | None] = {c: _sorted_median(v) for c, v in ordered.items()}
@@ -161,12 +159,6 @@ class Streamed:
         for c, values in self.columns.items():
             v = row.get(c)
             values.append(math.nan if v is None else float(v))
-
-    def add_values(self, values: Sequence[float | None]) -> None:
-        """A row as values in ``ROW_COLUMNS`` order (as a database cursor returns it)."""
-        self.n += 1
-        for column, v in zip(self.columns.values(), values, strict=True):
-            column.append(math.nan if v is None else float(v))
 
     def extend_columns(self, columns: Sequence[Sequence[float]]) -> None:
         """Rows given column by column, in ``ROW_COLUMNS`` order, with no prediction as -1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["is_error_status", "not_measured_reason", "route_key", "view_ran"]
+__all__ = ["is_error_status", "not_measured_reason", "route_key", "sample_reason", "view_ran"]
 
 
 def route_key(trace: dict[str, Any]) -> str:
@@ -75,3 +75,12 @@ def not_measured_reason(
     if not ran:
         return f"answered {status} before the view ran (a middleware answered)"
     return None
+
+
+def sample_reason(trace: dict[str, Any]) -> str | None:
+    """Why a stored sample is not measured (an error response says nothing about the view's
+    work), or None: it is judged. Unknown statuses (older samples) are judged as before."""
+    status = trace.get("status")
+    if not isinstance(status, int) or status < 400:
+        return None
+    return not_measured_reason(status, ran=view_ran(trace))

@@ -216,8 +216,9 @@ class Command(BaseCommand):
 
         from async_audit.sampling.aggregate import Reservoir
 
-        # Samples stream into a reservoir per route: memory is bounded by routes, not samples.
-        # Every sample read still counts towards the arrival rates of the capacity plan.
+        # A samples file streams into a reservoir per route (memory bounded by routes, not
+        # samples), every sample still counting towards the arrival rates. The database is
+        # read through read_stored instead, whose figures replace these in build_report.
         kept = Reservoir()
         capacity = CapacityOptions.from_settings(traffic=traffic, convert=convert)
         arrivals = Arrivals(capacity.interval_s)

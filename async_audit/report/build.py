@@ -18,10 +18,9 @@ from async_audit.verdicts import (
     Thresholds,
     facts,
     judge_all,
-    not_measured_reason,
     rank,
     route_key,
-    view_ran,
+    sample_reason,
 )
 from async_audit.verdicts.capacity import (
     Arrivals,
@@ -88,14 +87,6 @@ def _probe_entry(p: ProbeResult) -> dict[str, Any]:
     return entry
 
 
-def _sample_reason(trace: dict[str, Any]) -> str | None:
-    """Stored samples: an error response says nothing about the view's work."""
-    status = trace.get("status")
-    if not isinstance(status, int) or status < 400:
-        return None  # unknown (older samples) or not an error: judged as before
-    return not_measured_reason(status, ran=view_ran(trace))
-
-
 def _judge_stored(
     stored: Stored,
     probes: Sequence[dict[str, Any]],
@@ -115,9 +106,9 @@ def _judge_stored(
     judged_errors: dict[str, int] = {}  # stored error responses read (those with evidence)
 
     def judge(key: str, traces: Sequence[dict[str, Any]]) -> None:
-        stored_bad = [t for t in traces if _sample_reason(t) is not None]
+        stored_bad = [t for t in traces if sample_reason(t) is not None]
         judged_errors[key] = len(stored_bad)
-        good = measured.pop(key, []) + [t for t in traces if _sample_reason(t) is None]
+        good = measured.pop(key, []) + [t for t in traces if sample_reason(t) is None]
         bad = errors.pop(key, []) + stored_bad
         # Each trace's facts once, for its verdict and its capacity demand (the traces
         # outlive the memo: their ids are not reused while it is read).
@@ -152,13 +143,12 @@ def _stored_figures(
     for t in probe_traces:
         rows.setdefault(route_key(t), []).append(request_row(facts(t)))
     for v in verdicts:
-        key = route_key(v.figures)
-        figures = stored.route_figures(key, rows.get(key, ()))
+        figures = stored.route_figures(v.key, rows.get(v.key, ()))
         if figures is not None:
             v.figures.update(figures)
         elif v.figures.get("measured") is False:
             # Seen only in error responses: judged on those with evidence, all counted.
-            v.figures["samples"] += stored.errors.get(key, 0) - judged_errors.get(key, 0)
+            v.figures["samples"] += stored.errors.get(v.key, 0) - judged_errors.get(v.key, 0)
 
 
 def _finding_key(f: dict[str, Any]) -> tuple[int, str, str, str]:
@@ -195,9 +185,9 @@ def build_report(
     read_notes_end = len(notes)
     if stored is not None:
         samples, samples_not_kept, arrivals = (), None, stored.arrivals
-    judged_samples = [t for t in samples if _sample_reason(t) is None]
+    judged_samples = [t for t in samples if sample_reason(t) is None]
     unmeasured = [p.trace for p in probes if p.trace is not None and not p.measured] + [
-        t for t in samples if _sample_reason(t) is not None
+        t for t in samples if sample_reason(t) is not None
     ]
     errors = stored.unmeasured if stored is not None else len(samples) - len(judged_samples)
     if errors:
@@ -232,7 +222,7 @@ def build_report(
             tally[0] += 1
             tally[1] += _dropped(t)
     for v in verdicts:
-        n, dropped = partial.get(route_key(v.figures), [0, 0])
+        n, dropped = partial.get(v.key, [0, 0])
         v.figures["partial_samples"] = n
         v.figures["dropped_events"] = dropped
     findings = list(static.get("findings", []))
@@ -244,8 +234,8 @@ def build_report(
             v.verdict = v.figures["verdict"] = "fix-first"
     verdicts = rank(verdicts)
     for v in verdicts:
-        if samples_not_kept and v.figures.get("route") in samples_not_kept:
-            v.figures["samples"] += samples_not_kept[v.figures["route"]]
+        if samples_not_kept and v.key in samples_not_kept:
+            v.figures["samples"] += samples_not_kept[v.key]
     findings.sort(key=_finding_key)
     routes = [v.figures for v in verdicts]
     candidates = sorted(
@@ -261,7 +251,7 @@ def build_report(
     plan = capacity_section(
         Inputs(
             traces,
-            {route_key(v.figures): v.verdict for v in verdicts},
+            {v.key: v.verdict for v in verdicts},
             sample_rates,
             capacity.traffic,
             capacity.convert,

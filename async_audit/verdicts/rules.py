@@ -15,6 +15,7 @@ from typing import Any
 
 from async_audit.findings import Finding
 from async_audit.verdicts.figures import percentile, request_row, route_figures
+from async_audit.verdicts.measured import route_key
 from async_audit.verdicts.request import RequestFacts, facts
 from async_audit.verdicts.thresholds import Thresholds
 from async_audit.verdicts.timeline import union_ms
@@ -43,6 +44,9 @@ class RouteVerdict:
     verdict: str
     findings: list[Finding] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
+    # The key its traces were grouped by (``route_key``): for a request no URL pattern named
+    # it is the view or the label, which the figures (route None) cannot give back.
+    key: str = "?"
 
 
 def _med(items: Sequence[RequestFacts], get: Callable[[RequestFacts], float]) -> float:
@@ -275,6 +279,7 @@ def judge_route(
     return RouteVerdict(
         route, view, is_async, verdict, out, with_figures(route, view, verdict, is_async,
                                                           route_figures(map(request_row, all_facts))),
+        route_key(first) if traces else "?",
     )  # fmt: skip
 
 

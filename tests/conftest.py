@@ -98,7 +98,11 @@ def serve(
         finally:
             proc.terminate()
             try:
-                proc.wait(timeout=10)
+                # A graceful stop, as a process manager gives one: workers flush their
+                # samples at exit (each writer bounded at 5 s). Killing the supervisor
+                # after 10 s on a loaded CI machine left its workers flushing while the test
+                # read the database: 200 rows stored, counters at 184.
+                proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

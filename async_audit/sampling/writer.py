@@ -66,6 +66,10 @@ class Writer:
         self._last_log = 0.0
         self._unlogged: Counter[str] = Counter()
         self._next_prune = 0.0
+        # Taken from the queue, not yet stored or dropped: at a timed-out exit these are
+        # counted as dropped too, and whatever the stuck write does afterwards is ignored.
+        self._inflight = 0
+        self._abandoned = False
 
     # -- the request side ---------------------------------------------------------------------
 
@@ -133,27 +137,33 @@ class Writer:
 
     def _write_batch(self, sink: Sink) -> None:
         records = []
-        for _ in range(self.batch_size):
-            try:
-                trace, method, rate, forced = self._queue.popleft()
-            except IndexError:
-                break
+        drops: Counter[str] = Counter()
+        with self._lock:
+            n = min(self.batch_size, len(self._queue))
+            items = [self._queue.popleft() for _ in range(n)]
+            self._inflight = n
+        for trace, method, rate, forced in items:
             if trace.route is None:
-                self._drop("no_route", 1)  # nothing resolved: no pattern to store it under
+                drops["no_route"] += 1  # nothing resolved: no pattern to store it under
                 continue
             try:
                 records.append(make_record(trace, method, rate, forced))
             except Exception:
-                self._drop("export_error", 1)
-        if not records:
-            return
-        try:
-            sink.write(records)
-        except Exception:
-            self._drop(sink.reason, len(records))
-            return
+                drops["export_error"] += 1
+        stored = 0
+        if records:
+            try:
+                sink.write(records)
+                stored = len(records)
+            except Exception:
+                drops[sink.reason] += len(records)
         with self._lock:
-            self.stored += len(records)
+            self._inflight = 0
+            if self._abandoned:
+                return  # close() gave up on this batch and already counted it
+            self.stored += stored
+            self.dropped.update(drops)
+            self._unlogged.update(drops)
 
     def _write_counters(self, sink: Sink) -> None:
         snapshot = self.counters()
@@ -214,10 +224,13 @@ class Writer:
         if thread is not None and thread.is_alive() and self._pid == os.getpid():
             thread.join(timeout)
             if thread.is_alive():
-                # Stuck on storage: what is still queued cannot be written in time.
+                # Stuck on storage: what is queued, and the batch being written, cannot be
+                # stored in time (the log below is the last word: count them now).
                 with self._lock:
-                    n = len(self._queue)
+                    n = len(self._queue) + self._inflight
                     self._queue.clear()
+                    self._inflight = 0
+                    self._abandoned = True
                 self._drop("shutdown", n)
                 self._maybe_log(force=True)
                 return

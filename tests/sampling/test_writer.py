@@ -180,3 +180,47 @@ def test_a_locked_table_drops_by_reason_without_waiting_and_writing_resumes():
     flush_elsewhere()
     assert Sample.objects.count() == 1
     assert w.counters()["stored"] == 1
+
+
+class _StuckSink:
+    """Storage that hangs (a database host that drops packets): writes wait for ``release``."""
+
+    reason = "database_error"
+    name = "stuck"
+
+    def __init__(self) -> None:
+        import threading
+
+        self.writing = threading.Event()
+        self.go_on = threading.Event()
+
+    def write(self, records) -> None:
+        self.writing.set()
+        self.go_on.wait(30)
+
+    def write_counters(self, counters) -> None:
+        pass
+
+    def prune(self, days: int) -> int:
+        return 0
+
+    def release(self, broken: bool = False) -> None:
+        pass
+
+
+def test_at_exit_a_batch_stuck_in_storage_is_counted_and_logged_as_dropped(caplog):
+    sink = _StuckSink()
+    w = Writer(sink, flush_seconds=0.01, batch_size=4)
+    for _ in range(4):
+        w.submit(_trace(), "GET", 1.0, False)
+    assert sink.writing.wait(10)  # the thread holds all four, stuck in the write
+    for _ in range(2):
+        w.submit(_trace(), "GET", 1.0, False)
+    with caplog.at_level(logging.WARNING, logger="async_audit"):
+        w.close(timeout=0.2)
+    assert w.counters()["dropped"] == {"shutdown": 6}
+    assert "samples dropped: 6 shutdown" in caplog.text
+    sink.go_on.set()  # the stuck write returns after the last word: it changes nothing
+    w._thread.join(10)
+    c = w.counters()
+    assert (c["sampled"], c["stored"], c["dropped"]) == (6, 0, {"shutdown": 6})

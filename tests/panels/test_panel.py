@@ -5,6 +5,7 @@ store, for sync and async views under an ASGI and a WSGI request."""
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 from typing import Any
 
@@ -135,8 +136,11 @@ def test_the_panel_shows_what_the_request_holds_today_and_as_async(
     _, panel, _ = _toolbar_request("/pairs/fanout/sync/", asgi=False)
     cap = panel.get_stats()["capacity"]
     today, after = cap["today"], cap["as_async"]
-    # Three sequential 60 ms calls, gathered as async: a worker is held about a third as long.
-    assert today["worker_ms"] >= 180 and after["worker_ms"] < today["worker_ms"] * 0.6
+    # Three sequential 60 ms calls, gathered as async: the worker is freed for the two calls
+    # that overlap the longest (>= 120 ms). A saving, not a ratio: on a loaded machine the
+    # wall time grows by time no call accounts for, and a ratio of walls moves with it.
+    assert today["worker_ms"] >= 180
+    assert today["worker_ms"] - after["worker_ms"] >= 110
     assert today["busy_per_rps"] == round(today["worker_ms"] / 1000, 3)
     assert f'data-figure="busy_per_rps">{today["busy_per_rps"]}<' in panel.content
     assert "pairs/fanout/sync/=RPS" in panel.content
@@ -158,22 +162,20 @@ def test_the_verdict_and_its_words_are_the_commands_for_the_same_page(toolbar_on
     assert stats["findings"][0]["message"].split(";")[0] == probe.findings[0].message.split(";")[0]
 
 
-@pytest.mark.parametrize(
-    "store",
-    [
-        "debug_toolbar.store.MemoryStore",
-        "debug_toolbar.store.DatabaseStore",
-        "debug_toolbar.store.CacheStore",
-    ],
-)
-def test_every_store_gives_back_the_same_panel(installed: None, store: str) -> None:
-    import importlib
+# Every store this toolbar release has: DatabaseStore arrived in 6.0, CacheStore in 6.3, so
+# the oldest supported release (6.0, run in CI too) tests two and the newest all three.
+# (Read from the version: importing the store module here would import the toolbar's models.)
+_TOOLBAR = tuple(int(p) for p in importlib.metadata.version("django-debug-toolbar").split(".")[:2])
+_STORES = [
+    f"debug_toolbar.store.{name}"
+    for name, since in (("MemoryStore", (6, 0)), ("DatabaseStore", (6, 0)), ("CacheStore", (6, 3)))
+    if since <= _TOOLBAR
+]
 
-    module, _, name = store.rpartition(".")
-    if not hasattr(
-        importlib.import_module(module) if module != "debug_toolbar.store" else _store(), name
-    ):
-        pytest.skip(f"{name} is not in this toolbar release (CacheStore arrived in 6.3)")
+
+@pytest.mark.parametrize("store", _STORES)
+def test_every_store_gives_back_the_same_panel(installed: None, store: str) -> None:
+    name = store.rpartition(".")[2]
     with toolbar_settings(store):
         reset_toolbar_caches()
         try:
@@ -189,12 +191,6 @@ def test_every_store_gives_back_the_same_panel(installed: None, store: str) -> N
             assert sum(g["count"] for g in panel.get_stats()["query_groups"]) == 2
         finally:
             reset_toolbar_caches()
-
-
-def _store() -> Any:
-    from debug_toolbar import store
-
-    return store
 
 
 def _create_history_table() -> None:

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from async_audit.asgi_client import asgi_request
+from async_audit.sampling.middleware import not_traffic
 from async_audit.trace import Trace
 from async_audit.trace.asgi import TracedASGIApp
 from async_audit.verdicts.measured import not_measured_reason, view_ran
@@ -389,6 +390,7 @@ def run_probes(
                 contextlib.nullcontext() if allow_network else no_network(),
                 _quiet(),
                 _watch_exception_responses(),
+                not_traffic(),
             ):
                 return asyncio.run(main(opts))
         finally:

@@ -12,17 +12,33 @@ never the raw path) and handed to the writer; nothing here can break the host's 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 from async_audit.sampling.decide import Decider
+from async_audit.sampling.lifespan import answer_lifespan
 from async_audit.sampling.writer import Writer, writer_from_settings
 from async_audit.trace.core import current_trace, instrument_error
 from async_audit.trace.owner import OwnedTrace, max_events_setting
 
-__all__ = ["SamplingMiddleware"]
+__all__ = ["SamplingMiddleware", "not_traffic"]
+
+# Set while this process runs requests that are not traffic (the command's probes and their
+# warm-ups): they would be stored as samples and counted as arrivals.
+_not_traffic = False
+
+
+@contextlib.contextmanager
+def not_traffic() -> Iterator[None]:
+    """No request in this process is sampled inside the block."""
+    global _not_traffic
+    before, _not_traffic = _not_traffic, True
+    try:
+        yield
+    finally:
+        _not_traffic = before
 
 
 class SamplingMiddleware:
@@ -36,6 +52,7 @@ class SamplingMiddleware:
             markcoroutinefunction(self)
         self.decider = Decider.from_settings()
         self.writer: Writer = writer_from_settings()
+        answer_lifespan()  # the server's shutdown is when the last samples are written
         self.max_events = max_events_setting()
         # Installed here, where traces are owned: a project that only lists the app pays
         # nothing. At rate 0 with no sampler only forced requests are traced, so the
@@ -54,7 +71,7 @@ class SamplingMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         decision = self.decider.decide(request)
-        if decision is None or current_trace() is not None:
+        if decision is None or current_trace() is not None or _not_traffic:
             return self.get_response(request)
         if not self._installed:
             self._install()
@@ -73,7 +90,7 @@ class SamplingMiddleware:
         decision = self.decider.decide(request)
         get_response: Callable[[Any], Awaitable[Any]] = self.get_response
         # A request someone else already traces (a probe, a test budget) is not traffic.
-        if decision is None or current_trace() is not None:
+        if decision is None or current_trace() is not None or _not_traffic:
             return await get_response(request)
         if not self._installed:
             self._install()
@@ -89,8 +106,9 @@ class SamplingMiddleware:
     def _finish(
         self, owned: OwnedTrace, request: Any, status: int, decision: tuple[float, bool]
     ) -> None:
-        trace = owned.finish(status)
+        trace = owned.trace
         try:
+            owned.finish(status)
             owned.name_from_match(getattr(request, "resolver_match", None))
             self.writer.submit(trace, request.method or "GET", *decision)
         except Exception:

@@ -6,10 +6,10 @@ ready), exports the traces, writes them in one batch, and records its counters w
 command can read them. A full queue or failing storage drops samples, counted by reason and
 logged at most once per interval, never retried in a loop and never waited for.
 
-Flushing: the thread's interval flush, and at process exit (``atexit``; uvicorn and
-gunicorn workers exit normally on SIGTERM/SIGINT/SIGQUIT, so it runs). Django's ASGI handler
-has no lifespan support, so lifespan shutdown is covered by the same exit flush. A forked
-worker (gunicorn ``--preload``) starts its own thread on its first sample.
+Flushing: the thread's interval flush; at ASGI lifespan shutdown (``lifespan``: uvicorn
+ends its workers by re-raising SIGTERM, which skips ``atexit``); and at process exit
+(``atexit``: gunicorn's sync workers and daphne exit normally). A forked worker (gunicorn
+``--preload``) starts afresh: its own queue, counters, locks and thread.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import Counter, deque
+from functools import partial
 from typing import Any
 
 from async_audit.sampling.record import HOST, make_record
@@ -51,10 +53,17 @@ class Writer:
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.prune_days = prune_days
+        self._fresh_state()
+        # A child forked while a parent thread held a lock would inherit it held forever,
+        # and the parent's queue and counters are not the child's: start the child afresh.
+        os.register_at_fork(after_in_child=partial(_fresh_in_child, weakref.ref(self)))
+
+    def _fresh_state(self) -> None:
         self._queue: deque[Item] = deque()
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one drain at a time (thread, exit flush, tests)
+        self._log_lock = threading.Lock()  # a drop summary is taken and said as one step
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._stopping = False
@@ -94,12 +103,6 @@ class Writer:
         with self._lock:
             if self._pid == os.getpid():
                 return
-            if self._pid:  # forked: the parent's queue and counters are not ours
-                self._queue.clear()
-                self.sampled, self.stored = 0, 0
-                self.dropped.clear()
-                self.boot = time.time()
-                self._persisted = None
             self._pid = os.getpid()
             self._stopping = False
             self._thread = threading.Thread(
@@ -111,7 +114,10 @@ class Writer:
         while not self._stopping:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # the thread must outlive any bug: samples would pile up
+                self._log_once("async_audit: writing samples failed", exc_info=True)
 
     def flush(self) -> None:
         """Write everything queued now, then the counters; prune when due."""
@@ -132,7 +138,10 @@ class Writer:
                 except Exception:
                     self.sink.release(broken=True)
                     self._log_once("async_audit: pruning old samples failed", exc_info=True)
-            self.sink.release()
+            try:
+                self.sink.release()
+            except Exception:
+                self._log_once("async_audit: closing the samples connection failed", exc_info=True)
             self._maybe_log()
 
     def _write_batch(self, sink: Sink) -> None:
@@ -197,17 +206,25 @@ class Writer:
             self.dropped[reason] += n
             self._unlogged[reason] += n
 
-    def _maybe_log(self, force: bool = False) -> None:
-        """At most one warning per flush interval, summing what was dropped since the last."""
-        if not self._unlogged or (
-            not force and time.monotonic() - self._last_log < self.flush_seconds
-        ):
+    def _maybe_log(self, force: bool = False, timeout: float = -1) -> None:
+        """At most one warning per flush interval, summing what was dropped since the last.
+
+        The summary is taken and logged under one lock, so the exit's last word (``force``)
+        waits for a summary the thread has taken but not said yet.
+        """
+        if not force and time.monotonic() - self._last_log < self.flush_seconds:
             return
-        with self._lock:
-            summary = ", ".join(f"{n} {reason}" for reason, n in sorted(self._unlogged.items()))
-            self._unlogged.clear()
-        self._last_log = time.monotonic()
-        logger.warning("async_audit: samples dropped: %s", summary)
+        if not self._log_lock.acquire(timeout=timeout):
+            return
+        try:
+            with self._lock:
+                summary = ", ".join(f"{n} {r}" for r, n in sorted(self._unlogged.items()))
+                self._unlogged.clear()
+            if summary:
+                self._last_log = time.monotonic()
+                logger.warning("async_audit: samples dropped: %s", summary)
+        finally:
+            self._log_lock.release()
 
     def _log_once(self, message: str, exc_info: bool = False) -> None:
         if time.monotonic() - self._last_log >= self.flush_seconds:
@@ -232,11 +249,17 @@ class Writer:
                     self._inflight = 0
                     self._abandoned = True
                 self._drop("shutdown", n)
-                self._maybe_log(force=True)
+                self._maybe_log(force=True, timeout=timeout)
                 return
         if self._pid == os.getpid():
             self.flush()
             self._maybe_log(force=True)  # the last word: nothing dropped goes unsaid
+
+
+def _fresh_in_child(ref: weakref.ref[Writer]) -> None:
+    writer = ref()
+    if writer is not None:
+        writer._fresh_state()
 
 
 _writer: Writer | None = None

@@ -12,7 +12,7 @@ ASYNC_AUDIT = {
     "SAMPLE_RATE": float(os.environ.get("AA_SAMPLE_RATE", "1.0")),
     "SAMPLE_SINK": os.environ.get("AA_SAMPLE_SINK", "database"),
     "SAMPLE_FILE": os.environ.get("AA_SAMPLE_FILE"),
-    "SAMPLE_FLUSH_SECONDS": 0.2,
+    "SAMPLE_FLUSH_SECONDS": float(os.environ.get("AA_SAMPLE_FLUSH", "0.2")),
 }
 if os.environ.get("AA_SAMPLE_PG"):
     DATABASES = {

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 
 import pytest
@@ -169,3 +170,56 @@ def test_at_rate_zero_the_instruments_wait_for_the_first_forced_sample(tmp_path)
         assert instruments.installed()
         (sample,) = _samples(tmp_path)
     assert sample["route"] == "sync/" and sample["forced"] is True
+
+
+def test_the_commands_probes_and_their_warm_ups_are_not_stored_as_traffic(tmp_path):
+    # The command probes the project's real ASGI app in this process: its requests (the
+    # untraced warm-up too) are not the site's traffic and must not become samples.
+    from django.core.management import call_command
+
+    with _settings(tmp_path, 1.0):
+        call_command("async_audit", "--probe", "/sync/", "--probe", "/async/", "--no-samples",
+                     stdout=io.StringIO())  # fmt: skip
+        assert writer.current_writer() is not None
+        assert _samples(tmp_path) == []
+        assert writer.current_writer().counters()["sampled"] == 0
+        # The same project's own requests still are.
+        asyncio.run(asgi_request(ASGIHandler(), "/sync/"))
+        assert [s["route"] for s in _samples(tmp_path)] == ["sync/"]
+
+
+def test_django_answers_lifespan_and_its_shutdown_writes_the_queued_samples(tmp_path):
+    with _settings(tmp_path, 1.0):
+        app = ASGIHandler()  # builds the chain: the middleware answers lifespan from here
+        sent: list[dict] = []
+
+        async def run() -> None:
+            await asgi_request(app, "/async/")
+            inbox = asyncio.Queue()
+            for message in ({"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}):
+                inbox.put_nowait(message)
+
+            async def send(message: dict) -> None:
+                sent.append(message)
+
+            await app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, send)
+
+        asyncio.run(run())
+        assert [m["type"] for m in sent] == [
+            "lifespan.startup.complete",
+            "lifespan.shutdown.complete",
+        ]
+        path = tmp_path / "s.jsonl"  # written by the shutdown (the interval is 1000 s)
+        lines = [json.loads(line) for line in path.open()]
+        assert [d["route"] for d in lines if d.get("kind") != "sampling_counters"] == ["async/"]
+        # Any other scope Django refuses is still refused.
+        with pytest.raises(ValueError, match="websocket"):
+            asyncio.run(app({"type": "websocket"}, inbox_never, send_never))
+
+
+async def inbox_never() -> dict:
+    raise AssertionError("not read")
+
+
+async def send_never(message: dict) -> None:
+    raise AssertionError("not sent")

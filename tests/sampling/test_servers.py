@@ -178,6 +178,18 @@ def test_daphne_writes_every_sample_to_a_json_lines_file(tmp_path, upstream):
     _check(statuses, rows, list(counters.values()), processes=1)
 
 
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn", "daphne"])
+def test_a_stopped_server_writes_what_its_writers_still_hold(server, tmp_path, upstream):
+    # A flush interval longer than the test: only the server's stop can write the samples.
+    # uvicorn ends its workers by re-raising SIGTERM after a graceful shutdown (no atexit):
+    # the lifespan shutdown it sends first is where they are written.
+    env = _env(tmp_path, upstream, AA_SAMPLE_FLUSH="600")
+    _migrate(env)
+    statuses = _run(server, env, tmp_path)
+    rows, counters = _stored_sqlite(tmp_path / "db.sqlite3")
+    _check(statuses, rows, counters, processes=len(counters) or 1)
+
+
 def test_with_the_samples_database_down_every_request_still_succeeds_and_drops_are_logged(
     tmp_path, upstream
 ):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import tracemalloc
 
 import pytest
@@ -224,3 +225,29 @@ def test_at_exit_a_batch_stuck_in_storage_is_counted_and_logged_as_dropped(caplo
     w._thread.join(10)
     c = w.counters()
     assert (c["sampled"], c["stored"], c["dropped"]) == (6, 0, {"shutdown": 6})
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
+def test_a_forked_child_starts_with_its_own_queue_counters_and_free_locks(tmp_path):
+    # gunicorn --preload forks workers from a process that may have sampled: a lock held by
+    # a parent thread at the fork would stay held in the child for ever.
+    path = tmp_path / "s.jsonl"
+    w = _idle_writer(FileSink(str(path)))
+    w.submit(_trace(), "GET", 1.0, False)  # the parent's, queued, never the child's
+    with w._lock, w._log_lock:
+        pid = os.fork()
+        if pid == 0:  # the child: must neither hang nor write the parent's sample
+            ok = False
+            signal.alarm(10)  # a held lock would hang it: end it instead
+            try:
+                w.submit(_trace("async/"), "GET", 1.0, False)
+                w.close(timeout=5)
+                c = w.counters()
+                ok = (c["sampled"], c["stored"], c["pid"]) == (1, 1, os.getpid())
+            finally:
+                os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    samples = [d for d in _lines(path) if d.get("kind") != "sampling_counters"]
+    assert [(d["route"], d["pid"]) for d in samples] == [("async/", pid)]
+    assert w.counters()["queued"] == 1  # the parent's sample is still the parent's

@@ -23,6 +23,7 @@ from django.utils.module_loading import import_string
 
 from async_audit.panels.story import build_story, subtitle
 from async_audit.trace.owner import OwnedTrace, max_events_setting
+from async_audit.trace.stack import mark_boundary
 
 __all__ = ["AsyncAuditPanel"]
 
@@ -148,6 +149,12 @@ class AsyncAuditPanel(Panel):
             return result
         finally:
             owned.finish(status)
+
+    # The request's owner: what calls the panel (the toolbar's middleware and the panels
+    # above this one) is not where anything below was made. Without a boundary here, every
+    # hop and blocking call of the chain and view would have its site in the toolbar.
+    mark_boundary(process_request)
+    mark_boundary(_finish_after)
 
     def generate_stats(self, request: HttpRequest, response: HttpResponseBase) -> None:
         owned, self._owned = self._owned, None

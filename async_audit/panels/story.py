@@ -38,16 +38,17 @@ _KIND_LABEL = {
 _TOOLBAR_DIR = f"{os.sep}debug_toolbar{os.sep}"
 
 
-def _frames(e: dict[str, Any]) -> list[Sequence[Any]]:
-    out = [e["site"]] if e.get("site") else []
-    return out + list(e.get("stack") or [])
-
-
 def is_toolbar_event(e: dict[str, Any]) -> bool:
-    """Made by django-debug-toolbar's code: its hops, or a call whose site is in its package."""
+    """Made by django-debug-toolbar's code: its hops, or a call whose site is in its package.
+
+    The site, not any frame of the stack: a toolbar panel below this one that wraps the rest
+    of the request (the profiling panel's ``runcall``, the templates panel's render hook)
+    is on the stack of everything the view does, and that work is still the view's.
+    """
     if e.get("kind") == "hop" and str(e.get("target", "")).startswith("debug_toolbar."):
         return True
-    return any(_TOOLBAR_DIR in str(f[0]) for f in _frames(e) if f)
+    site = e.get("site")
+    return site is not None and len(site) > 0 and _TOOLBAR_DIR in str(site[0])
 
 
 def _where(site: Any) -> str:

@@ -100,3 +100,44 @@ def _hops_no_toolbar(path: str, counter: _HopCounter) -> tuple[int, None]:
     counter.count = 0
     asyncio.run(asgi_request(app, path))
     return counter.count, None
+
+
+@pytest.mark.parametrize(
+    ("path", "verdict", "codes"),
+    [
+        ("/async-sleep/", "fix-first", ["AA301"]),  # a blocking call on the loop
+        ("/pairs/db/sync/", "keep-sync", ["AA307"]),
+    ],
+)
+def test_under_the_toolbars_async_middleware_the_requests_own_work_stays_the_requests(
+    installed: None, path: str, verdict: str, codes: list[str]
+) -> None:
+    # Nothing wraps the hops here (a wrapper in a test file would become their call site):
+    # Django's hops below the toolbar's middleware must not be taken for the toolbar's.
+    from tests.helpers import run_traced_many
+
+    with toolbar_settings(middleware=True):
+        reset_toolbar_caches()
+        try:
+            from debug_toolbar.toolbar import DebugToolbar
+
+            toolbars: list[Any] = []
+
+            def created(sender: Any, toolbar: Any, **kwargs: Any) -> None:
+                toolbars.append(toolbar)
+
+            DebugToolbar._created.connect(created)
+            try:
+                app = get_asgi_application()
+                for _ in range(2):  # the first request pays the toolbar's set-up
+                    asyncio.run(asgi_request(app, path))
+            finally:
+                DebugToolbar._created.disconnect(created)
+            stats = toolbars[-1].get_panel_by_id("AsyncAuditPanel").get_stats()
+        finally:
+            reset_toolbar_caches()
+    probe = run_traced_many(path, 1, warmup=1)[0].to_dict()
+    assert stats["hops"]["without_toolbar"] == probe["summary"]["hops"]
+    assert stats["hops"]["toolbar_inside"] == 0
+    assert stats["verdict"] == verdict
+    assert [f["code"] for f in stats["findings"]] == codes

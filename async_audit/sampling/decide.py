@@ -13,13 +13,14 @@ expiry made with the project's ``SECRET_KEY`` (``force_token(path)``, or
 
 from __future__ import annotations
 
-import fnmatch
 import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.utils.crypto import constant_time_compare, salted_hmac
+
+from async_audit.verdicts.measured import route_matches
 
 __all__ = [
     "FORCE_HEADER",
@@ -68,9 +69,9 @@ def token_valid(token: str, path: str, now: float | None = None) -> bool:
 
 
 def route_allowed(route: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    if include and not any(fnmatch.fnmatchcase(route, g) for g in include):
+    if include and not any(route_matches(route, g) for g in include):
         return False
-    return not any(fnmatch.fnmatchcase(route, g) for g in exclude)
+    return not any(route_matches(route, g) for g in exclude)
 
 
 class Decider:

@@ -6,7 +6,6 @@ The report's ``sampling`` object says how many requests were sampled, stored and
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -14,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from async_audit.sampling.sinks import COUNTERS_KIND
+from async_audit.verdicts.measured import route_matches
 
 __all__ = ["health_from_counters", "read_file", "read_health_db"]
 
@@ -99,7 +99,7 @@ def read_file(
             continue
         if cutoff is not None and float(data.get("started_at") or 0) < cutoff:
             continue
-        if route_glob is not None and not fnmatch.fnmatchcase(data.get("route") or "", route_glob):
+        if route_glob is not None and not route_matches(data.get("route") or "", route_glob):
             continue
         if on_trace is not None:
             on_trace(data)

@@ -21,7 +21,6 @@ streaming pass. ``--since`` and ``--route`` are in every query's ``WHERE``.
 
 from __future__ import annotations
 
-import fnmatch
 import random
 from array import array
 from collections import Counter
@@ -47,7 +46,7 @@ from async_audit.verdicts.figures import (
     finish,
     route_figures,
 )
-from async_audit.verdicts.measured import route_key
+from async_audit.verdicts.measured import route_key, route_matches
 
 __all__ = ["VERDICT_TRACES", "Stored", "read_stored"]
 
@@ -185,7 +184,7 @@ class _Query:
 
 def _routes(alias: str, route_glob: str | None, since: timedelta | None) -> list[str] | None:
     """The stored route keys the glob matches (``None``: no glob), matched in Python so the
-    glob means exactly what it means for ``fnmatch`` everywhere else in the command."""
+    glob means exactly what it means everywhere else in the command (``route_matches``)."""
     if route_glob is None:
         return None
     query = _Query(alias, since, None)
@@ -196,7 +195,7 @@ def _routes(alias: str, route_glob: str | None, since: timedelta | None) -> list
             f"SELECT DISTINCT {q('route')} FROM {query.table} WHERE {query.sql()}"
         )
     ]
-    return [r for r in stored if fnmatch.fnmatchcase(r or "", route_glob)]
+    return [r for r in stored if route_matches(r or "", route_glob)]
 
 
 def read_stored(

@@ -35,14 +35,13 @@ with c = 1, plus a utilisation cap (``max_loop_load``): past it every await is l
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from async_audit.verdicts.measured import route_key
+from async_audit.verdicts.measured import route_key, route_matches
 from async_audit.verdicts.request import RequestFacts, _is_view_hop, facts
 
 __all__ = [
@@ -442,7 +441,7 @@ def build_loads(inputs: Inputs) -> tuple[list[RouteLoad], list[str]]:
             rate_avg, rate_peak = inputs.sample_rates[key]
             source = "samples"
         for glob, rate in inputs.traffic:
-            if fnmatch.fnmatchcase(key, glob):
+            if route_matches(key, glob):
                 rate_avg = rate_peak = rate
                 source = f"--traffic {glob}={rate:g}"
         if not source:
@@ -454,7 +453,7 @@ def build_loads(inputs: Inputs) -> tuple[list[RouteLoad], list[str]]:
         convert = (
             verdict == "async-candidate"
             if inputs.convert is None
-            else any(fnmatch.fnmatchcase(key, g) for g in inputs.convert)
+            else any(route_matches(key, g) for g in inputs.convert)
         )
         loads.append(
             RouteLoad(

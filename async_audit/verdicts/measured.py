@@ -8,9 +8,24 @@ from them ("keep it sync: CPU-bound") would be a verdict about Django's error pa
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
-__all__ = ["is_error_status", "not_measured_reason", "route_key", "sample_reason", "view_ran"]
+__all__ = [
+    "is_error_status",
+    "not_measured_reason",
+    "route_key",
+    "route_matches",
+    "sample_reason",
+    "view_ran",
+]
+
+
+def route_matches(route: str, glob: str) -> bool:
+    """A route pattern named exactly, or matched by a glob (``api/*``). Exactly first: a
+    ``re_path`` pattern such as ``^items/(?P<pk>[0-9]+)/$`` is no glob of itself
+    (``[0-9]`` is a character class to ``fnmatch``)."""
+    return route == glob or fnmatch.fnmatchcase(route, glob)
 
 
 def route_key(trace: dict[str, Any]) -> str:

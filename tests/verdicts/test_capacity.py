@@ -219,3 +219,12 @@ def test_arrival_rates_do_not_depend_on_the_order_samples_are_read_in_and_skip_f
     assert forward == backward
     assert forward["a/"] == pytest.approx((10 / 200, 6 / 60))
     assert info["samples_forced"] == 1 and info["samples_used"] == 5
+
+
+def test_a_regex_route_named_exactly_gets_its_traffic_and_its_conversion():
+    # re_path patterns hold "[0-9]": as a glob that is a character class, never the pattern.
+    route = r"^items/(?P<pk>[0-9]+)/$"
+    trace = _sync_view(route, 300.0, 5.0, _http(0, 100), _http(100, 200), _http(200, 300))
+    cap = _section([trace], {route: 10.0}, convert=[route])
+    assert cap["plan"]["today"]["peak"]["wsgi"]["workers"] == 7  # as for "f/" above
+    assert cap["routes"][0]["converted"] is True

@@ -7,7 +7,6 @@ import, an unreachable database) with one line on stderr.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import re
 import sys
@@ -22,6 +21,7 @@ from async_audit.findings import SEVERITIES
 from async_audit.report import FORMATS, Palette, build_report, max_severity, render
 from async_audit.verdicts import Thresholds
 from async_audit.verdicts.capacity import Arrivals, CapacityOptions
+from async_audit.verdicts.measured import route_matches
 
 if TYPE_CHECKING:
     from async_audit.sampling.read import Stored
@@ -69,7 +69,7 @@ def parse_traffic(value: str, known_routes: list[str]) -> tuple[str, float]:
         raise _usage(
             f"--traffic {value!r}: expected ROUTE=REQUESTS_PER_SECOND, e.g. 'api/items/=120'"
         )
-    if not any(fnmatch.fnmatchcase(r, glob) for r in known_routes):
+    if not any(route_matches(r, glob) for r in known_routes):
         raise _usage(f"--traffic {value!r}: no URL pattern matches {glob!r}")
     return glob, rate
 
@@ -182,7 +182,7 @@ class Command(BaseCommand):
         route_glob: str | None = options["route"]
         if route_glob is not None:
             known = [v["route"] for v in static["views"]]
-            if not any(fnmatch.fnmatchcase(r, route_glob) for r in known):
+            if not any(route_matches(r, route_glob) for r in known):
                 raise _usage(
                     f"--route {route_glob!r}: no URL pattern matches (try one of: {', '.join(known[:5])} ...)"
                 )
@@ -192,7 +192,7 @@ class Command(BaseCommand):
         traffic = [parse_traffic(value, known_routes) for value in options["traffic"]]
         convert: list[str] | None = options["convert"]
         for glob in convert or ():
-            if not any(fnmatch.fnmatchcase(r, glob) for r in known_routes):
+            if not any(route_matches(r, glob) for r in known_routes):
                 raise _usage(f"--convert {glob!r}: no URL pattern matches")
         notes: list[str] = []
         paths = self._probe_paths(options["probe"], options["probe_all"], static, route_glob, notes)
@@ -323,7 +323,7 @@ class Command(BaseCommand):
         if probe_all:
             for v in static["views"]:
                 if v.get("takes_args") or (
-                    route_glob is not None and not fnmatch.fnmatchcase(v["route"], route_glob)
+                    route_glob is not None and not route_matches(v["route"], route_glob)
                 ):
                     continue
                 found = _path_of(v["route"])
@@ -398,7 +398,7 @@ def _filter_report(report: dict[str, Any], route_glob: str) -> None:
 
     def keep(entry: dict[str, Any]) -> bool:
         route = entry.get("route")
-        return route is None or fnmatch.fnmatchcase(route, route_glob)
+        return route is None or route_matches(route, route_glob)
 
     for key in ("views", "routes", "probes", "findings"):
         report[key] = [e for e in report[key] if keep(e)]

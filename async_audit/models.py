@@ -43,7 +43,9 @@ class Sample(models.Model):
     # NULL in rows of schema 1: the reader decodes those and computes the same in Python.
     started_at = models.FloatField(null=True)  # epoch seconds: arrival-rate intervals
     forced = models.BooleanField(null=True)  # the signed header, not the random draw
-    measured = models.BooleanField(null=True)  # a response the view made (not 4xx/5xx)
+    measured = models.BooleanField(
+        null=True
+    )  # the view made the response (not 4xx/5xx or a redirected GET)
     evidence = models.BooleanField(null=True)  # a blocking call, stall or exception
     dropped_events = models.PositiveIntegerField(null=True)
     io_ms = models.FloatField(null=True)

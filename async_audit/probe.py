@@ -255,7 +255,7 @@ class _Options:
     host: str
     headers: list[tuple[bytes, bytes]]
     follow: bool
-    login_paths: set[str]
+    login_pages: set[tuple[str, str]]
 
 
 # The exception Django turned into the current probe's response, innermost first (Http404,
@@ -289,15 +289,16 @@ def _where(site: Any) -> str:
     return f" at {file}:{site[1]} ({site[2]})"
 
 
-def _location(headers: list[tuple[bytes, bytes]], host: str) -> tuple[str | None, bool]:
-    """The redirect's target within the site (path and query), and whether it is within it."""
+def _location(headers: list[tuple[bytes, bytes]], host: str) -> tuple[str | None, str, bool]:
+    """The redirect's target (path and query), its host (``""`` within the site), and
+    whether it is within the site."""
     for name, value in headers:
         if name.lower() == b"location":
             parts = urlsplit(value.decode("latin-1"))
             inside = (not parts.netloc or parts.netloc == host) and parts.scheme in ("", "http")
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            return target, inside
-    return None, False
+            return target, "" if inside else parts.netloc, inside
+    return None, "", False
 
 
 async def _probe_once(app: Any, path: str, opts: _Options, follow: bool) -> ProbeResult:
@@ -322,11 +323,15 @@ async def _probe_once(app: Any, path: str, opts: _Options, follow: bool) -> Prob
         exc_event = trace_obj.exceptions[-1]
         raised = exc_event.type_name
         error = exc_event.type_name + _where(exc_event.site)
-    location, inside = _location(response.headers, opts.host)
+    location, netloc, inside = _location(response.headers, opts.host)
     redirect = location.split("?", 1)[0] if location and 300 <= response.status < 400 else None
-    login = redirect is not None and inside and redirect in opts.login_paths
+    login = redirect is not None and (netloc, redirect) in opts.login_pages
     reason = not_measured_reason(
-        response.status, ran=view_ran(trace), exception=raised, location=redirect, login=login
+        response.status,
+        ran=view_ran(trace),
+        exception=raised,
+        location=redirect if inside else f"{netloc}{redirect}",
+        login=login,
     )
     result = ProbeResult(path, response.status, trace, error, reason, redirect, None, login)
     if follow and reason is not None and location is not None and not login and inside:
@@ -336,18 +341,21 @@ async def _probe_once(app: Any, path: str, opts: _Options, follow: bool) -> Prob
     return result
 
 
-def _login_paths() -> set[str]:
-    """Where a login redirect points: ``settings.LOGIN_URL``, and the admin's login page."""
+def _login_pages() -> set[tuple[str, str]]:
+    """Where a login redirect points, as (host, path), host ``""`` within the site:
+    ``settings.LOGIN_URL`` (an SSO on another host too), and the admin's login page."""
     from django.conf import settings
     from django.shortcuts import resolve_url
     from django.urls import reverse
 
-    paths = set()
+    pages = set()
     with contextlib.suppress(Exception):
-        paths.add(urlsplit(str(resolve_url(settings.LOGIN_URL))).path)
+        parts = urlsplit(str(resolve_url(settings.LOGIN_URL)))
+        pages.add((parts.netloc, parts.path or "/"))
+        pages.add(("", parts.path or "/"))  # an absolute URL naming this site
     with contextlib.suppress(Exception):  # no admin (NoReverseMatch), or a broken URLconf
-        paths.add(reverse("admin:login"))
-    return paths
+        pages.add(("", reverse("admin:login")))
+    return pages
 
 
 def run_probes(
@@ -383,7 +391,7 @@ def run_probes(
         return results
 
     with user_session(user) as cookie:
-        opts = _Options(probe_host(), [cookie] if cookie else [], follow, _login_paths())
+        opts = _Options(probe_host(), [cookie] if cookie else [], follow, _login_pages())
         installed_here = instruments.install()
         try:
             with (

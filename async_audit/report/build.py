@@ -192,7 +192,7 @@ def build_report(
     errors = stored.unmeasured if stored is not None else len(samples) - len(judged_samples)
     if errors:
         notes.append(
-            f"{errors} stored sample(s) of error responses (4xx/5xx) "
+            f"{errors} stored sample(s) of error responses (4xx/5xx) or redirected GETs "
             f"not measured: checked for blocking calls and SynchronousOnlyOperation only"
         )
     logins = sum(p.login_redirect for p in probes)

@@ -59,11 +59,13 @@ def not_measured_reason(
     exception: str | None = None,
     location: str | None = None,
     login: bool = False,
+    method: str = "GET",
 ) -> str | None:
     """None when the response is the view's work; else one line saying what happened.
 
     ``exception``: the type of the exception Django turned into the response, if any;
-    ``location``: where a 3xx pointed; ``login``: that place is the login page.
+    ``location``: where a 3xx pointed; ``login``: that place is the login page;
+    ``method``: the request's (a redirect after a POST is the view's work done).
     """
     exc = _short(exception)
     if status is None:
@@ -84,18 +86,31 @@ def not_measured_reason(
     if 300 <= status < 400:
         if login:
             return "redirected to the login page"
+        where = f" to {location}" if location else ""  # stored samples keep no location
         if not ran:
-            return f"redirected to {location or '?'} before the view ran"
+            return f"redirected{where} before the view ran"
+        if method in ("GET", "HEAD"):
+            # A decorator (user_passes_test, a permission check) or a mixin's dispatch sends
+            # a GET elsewhere without the page's work: nothing here says what the page costs.
+            return f"redirected{where}: the page itself was not shown"
         return None
     if not ran:
+        if exc == "Resolver404":  # DEBUG answers an empty URLconf's root with a 200
+            return (
+                f"answered {status}: no URL pattern matches this path (Django's DEBUG welcome page)"
+            )
         return f"answered {status} before the view ran (a middleware answered)"
     return None
 
 
 def sample_reason(trace: dict[str, Any]) -> str | None:
-    """Why a stored sample is not measured (an error response says nothing about the view's
-    work), or None: it is judged. Unknown statuses (older samples) are judged as before."""
+    """Why a stored sample is not measured (an error response, or a GET sent elsewhere, says
+    nothing about the view's work), or None: it is judged. Unknown statuses (older
+    samples) are judged as before."""
     status = trace.get("status")
-    if not isinstance(status, int) or status < 400:
+    if not isinstance(status, int) or status < 300:
         return None
-    return not_measured_reason(status, ran=view_ran(trace))
+    method = trace.get("method")
+    return not_measured_reason(
+        status, ran=view_ran(trace), method=method if isinstance(method, str) else "GET"
+    )

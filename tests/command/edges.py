@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from django.conf.urls.i18n import i18n_patterns
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, user_passes_test
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path
 
@@ -35,7 +35,16 @@ def cafe(request: HttpRequest) -> HttpResponse:
 
 
 def moved(request: HttpRequest) -> HttpResponse:
-    return HttpResponseRedirect("/docs/")  # the view's own answer: measured
+    return HttpResponseRedirect("/docs/")  # a GET sent elsewhere: the page is not shown
+
+
+@user_passes_test(lambda u: u.is_staff, login_url="/denied/")
+def staff(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("staff only")
+
+
+def save(request: HttpRequest) -> HttpResponse:
+    return HttpResponseRedirect("/docs/")  # after a POST: the view's work, done
 
 
 def boom(request: HttpRequest) -> HttpResponse:
@@ -53,6 +62,8 @@ urlpatterns = [
     path("docs/", docs),
     path("café/", cafe),
     path("moved/", moved),
+    path("staff/", staff),
+    path("save/", save),
     path("boom/", boom),
     *i18n_patterns(path("shop/", shop)),
 ]

@@ -79,12 +79,15 @@ def sessions_and_last_login(root: Path) -> str:
 def test_a_fresh_startproject_is_probed_with_a_host_it_accepts_and_a_quiet_terminal(startproject):
     proc = in_project(
         startproject, "async_audit", "--no-samples", "--format", "json",
-        "--probe", "/admin/login/", "--probe", "/nope/",
+        "--probe", "/admin/login/", "--probe", "/nope/", "--probe", "/",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # no DisallowedHost traceback, no "Not Found: /nope/"
     report = json.loads(proc.stdout)
-    login, nope = report["probes"]
+    login, nope, root = report["probes"]
+    assert (root["status"], root["measured"], root["not_measured"]) == (
+        200, False, "answered 200: no URL pattern matches this path (Django's DEBUG welcome page)"
+    )  # fmt: skip
     assert login["status"] == 200 and login["measured"] is True
     assert [r["route"] for r in report["routes"]] == ["admin/login/"]
     assert nope["status"] == 404 and nope["measured"] is False
@@ -123,6 +126,7 @@ def edge_report() -> dict:
     return run_json(
         "--probe", "/", "--probe", "/private/", "--probe", "/boom/", "--probe", "/moved/",
         "--probe", "/docs", "--probe", "/shop/", "--probe", "/caf%C3%A9/", "--probe", "/café/",
+        "--probe", "/staff/",
     )  # fmt: skip
 
 
@@ -140,20 +144,31 @@ def test_fail_on_error_exits_1_for_a_blocking_async_home_page():
 
 def test_responses_the_view_did_not_make_are_reported_not_judged(edge_report):
     probes = {p["path"]: p for p in edge_report["probes"]}
-    reasons = {
-        path: probes[path]["not_measured"] for path in ("/private/", "/boom/", "/docs", "/shop/")
-    }
+    paths = ("/private/", "/boom/", "/docs", "/shop/", "/staff/", "/moved/")
+    reasons = {path: probes[path]["not_measured"] for path in paths}
     assert reasons == {
         "/private/": "redirected to the login page",
         "/boom/": "500: the view raised ValueError",
         "/docs": "redirected to /docs/ before the view ran",
         "/shop/": "redirected to /en/shop/ before the view ran",
+        # A decorator's redirect elsewhere than the login page, and a GET the view sends on:
+        # neither shows what the page costs.
+        "/staff/": "redirected to /denied/: the page itself was not shown",
+        "/moved/": "redirected to /docs/: the page itself was not shown",
     }
     routes = {r["route"] for r in edge_report["routes"]}
-    assert not routes & {"private/", "boom/", "docs/", "en/shop/"}
-    # A redirect the view returns itself is its work: measured and judged.
-    assert probes["/moved/"]["status"] == 302 and probes["/moved/"]["measured"] is True
-    assert "moved/" in routes
+    assert not routes & {"private/", "boom/", "docs/", "en/shop/", "staff/", "moved/"}
+    assert not {f.get("route") for f in edge_report["findings"]} & {"staff/", "moved/"}
+
+
+def test_a_login_page_on_another_host_is_known_as_the_login_page():
+    status, out, err = manage(
+        "--no-samples", "--format", "json", "--probe", "/private/",
+        settings="tests.command.settings_edges_sso",
+    )  # fmt: skip
+    assert status == 0, err
+    (private,) = json.loads(out)["probes"]
+    assert private["not_measured"] == "redirected to the login page"
 
 
 def test_a_percent_encoded_path_matches_like_the_decoded_one(edge_report):

@@ -30,7 +30,11 @@ _BLOCKING = {
     ("status", "kwargs", "reason"),
     [
         (200, {"ran": True}, None),
-        (302, {"ran": True, "location": "/elsewhere/"}, None),  # the view's own redirect
+        (302, {"ran": True, "location": "/elsewhere/"},  # a decorator's, or the view's own
+         "redirected to /elsewhere/: the page itself was not shown"),
+        (302, {"ran": True, "location": "/done/", "method": "POST"}, None),  # a form saved
+        (200, {"ran": False, "exception": "django.urls.exceptions.Resolver404"},
+         "answered 200: no URL pattern matches this path (Django's DEBUG welcome page)"),
         (302, {"ran": True, "login": True}, "redirected to the login page"),  # a decorator's
         (301, {"ran": False, "location": "/docs/"}, "redirected to /docs/ before the view ran"),
         (500, {"ran": True, "exception": "builtins.ValueError"}, "500: the view raised ValueError"),
@@ -68,3 +72,15 @@ def test_an_error_response_adds_only_must_never_happen_findings():
     assert [f.code for f in verdict.findings] == ["AA301"]
     # Nothing that must never happen: no row at all.
     assert judge_all([], unmeasured=[_trace("boom/", status=500)]) == []
+
+
+def test_a_stored_redirect_of_a_get_is_not_judged_and_one_after_a_post_is():
+    from async_audit.verdicts import sample_reason
+
+    get = {**_trace("secret/", status=302), "method": "GET"}
+    post = {**_trace("save/", status=302), "method": "POST"}
+    assert sample_reason(get) == "redirected: the page itself was not shown"
+    assert sample_reason(post) is None
+    assert sample_reason({**_trace("docs/", status=301, view_event=False), "method": "GET"}) == (
+        "redirected before the view ran"
+    )

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULTS", "SETTINGS_DOC", "get", "validate"]
+__all__ = ["DEFAULTS", "MIN_SAMPLE_RATE", "SETTINGS_DOC", "get", "validate"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,15 @@ class _Key:
 
 def _fraction(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0
+
+
+# One request in a million: below that a sample would stand for so many requests that the
+# traffic it implies means nothing (and the capacity model's loads blow up).
+MIN_SAMPLE_RATE = 1e-6
+
+
+def _rate(v: Any) -> bool:
+    return _fraction(v) and (v == 0 or v >= MIN_SAMPLE_RATE)
 
 
 def _non_negative(v: Any) -> bool:
@@ -50,7 +59,7 @@ def _positive(v: Any) -> bool:
 
 _KEYS: dict[str, _Key] = {
     "SAMPLE_RATE": _Key(
-        0.01, _fraction, "share of requests the sampling middleware traces (0.0-1.0)"
+        0.01, _rate, "share of requests the sampling middleware traces (0, or 1e-06 to 1.0)"
     ),
     "SAMPLE_SINK": _Key(
         "database",

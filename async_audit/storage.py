@@ -23,6 +23,7 @@ __all__ = [
     "parse_sample",
     "sample_table_notes",
     "skipped_note",
+    "strict_json",
     "validate_trace",
 ]
 
@@ -36,6 +37,15 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def strict_json(text: str) -> Any:
+    """``json.loads`` for stored text: NaN and Infinity refused, and JSON nested past
+    Python's recursion limit a ``ValueError`` like any other bad text."""
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
+
+
 def parse_sample(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
     """A stored row's JSON text to ``(trace, None)``, or ``(None, reason)``.
 
@@ -47,9 +57,7 @@ def parse_sample(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
     if not isinstance(raw, str):
         return None, "not JSON text"
     try:
-        data = json.loads(raw, parse_constant=_no_constant)
-    except RecursionError:
-        return None, "JSON nested too deep"
+        data = strict_json(raw)
     except ValueError as exc:  # also huge integers past Python's digit limit
         return None, f"not strict JSON ({str(exc).splitlines()[0][:60]})"
     error = validate_trace(data)

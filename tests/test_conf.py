@@ -26,3 +26,14 @@ def test_the_plan_reads_its_objective_from_settings(settings):
                                           threads_per_process=4)  # fmt: skip
     assert options.interval_s == 300.0 and options.traffic == [("a/", 1.0)]
     assert conf.validate(settings.ASYNC_AUDIT) == []
+
+
+@pytest.mark.parametrize("rate", [1e-12, 5e-7, -0.1, 1.5, True])
+def test_a_sample_rate_below_one_in_a_million_or_outside_0_1_is_an_e002(rate):
+    ((check, message),) = conf.validate({"SAMPLE_RATE": rate})
+    assert check == "async_audit.E002" and "SAMPLE_RATE" in message
+
+
+@pytest.mark.parametrize("rate", [0, 0.0, 1e-6, 0.01, 1])
+def test_rates_from_zero_and_one_in_a_million_to_one_are_fine(rate):
+    assert conf.validate({"SAMPLE_RATE": rate}) == []

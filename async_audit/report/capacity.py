@@ -107,7 +107,7 @@ def arithmetic(cap: dict[str, Any]) -> list[str]:
         out.append(
             f"{when}: WSGI A = {side['rate']:g} req/s x {w['service_ms']:g} ms = {w['offered_load']:g} Erlangs; "
             f"c = {w['workers']}: P(wait) = C(c, A) = {w['p_wait']:g}, wait at p{q * 100:g} = "
-            f"S/(c-A) ln(P(wait)/{1 - q:.2g}) = {w['wait_ms']:g} ms <= {o['wait_ms']:g}. "
+            f"S/(c-A) ln(P(wait)/{1 - q:.2g}) = {_f(w['wait_ms'], 2)} ms <= {o['wait_ms']:g}. "
             f"ASGI: {side['rate']:g} x {a['cpu_ms']:g} ms = {a['cpu_load']:g} CPUs over {a['processes']} "
             f"process(es) = {a['loop_load']:g} per loop (<= {o['max_loop_load']:g}); threads busy "
             f"{side['rate']:g} x {a['thread_ms']:g} ms = {a['threads_busy_mean']:g} (Poisson)."

@@ -18,4 +18,5 @@ def sampling_line(report: dict[str, Any]) -> str | None:
         f"sampling: {s['sampled']} request(s) sampled, {s['stored']} stored, "
         f"{s['dropped_total']} dropped{f' ({why})' if why else ''}; "
         f"{s['processes']} process(es) on {s['hosts']} host(s), from the {s['source']}"
+        + (f" ({s['bad_rows']} counters row(s) left out: not valid)" if s.get("bad_rows") else "")
     )

@@ -6,7 +6,6 @@ The report's ``sampling`` object says how many requests were sampled, stored and
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
@@ -18,18 +17,41 @@ from async_audit.verdicts.measured import route_matches
 __all__ = ["health_from_counters", "read_file", "read_health_db"]
 
 
+def _count(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 10**15
+
+
+def _counters_row(row: Any) -> bool:
+    """A writer's counters as it writes them: counts that are whole numbers, drops by reason."""
+    if type(row) is not dict:
+        return False
+    dropped = row.get("dropped")
+    return (
+        _count(row.get("sampled", 0))
+        and _count(row.get("stored", 0))
+        and (dropped is None or type(dropped) is dict)
+        and all(type(k) is str and _count(n) for k, n in (dropped or {}).items())
+    )
+
+
 def health_from_counters(rows: Iterable[dict[str, Any]], source: str) -> dict[str, Any]:
-    processes = 0
+    """The counters summed; rows that are not counters as a writer writes them are left out
+    and counted (``bad_rows``), never a traceback."""
+    processes = bad = 0
     sampled = stored = 0
     dropped: dict[str, int] = {}
     hosts: set[str] = set()
     for row in rows:
+        if not _counters_row(row):
+            bad += 1
+            continue
         processes += 1
         hosts.add(str(row.get("host", "")))
-        sampled += int(row.get("sampled", 0))
-        stored += int(row.get("stored", 0))
+        sampled += row.get("sampled", 0)
+        stored += row.get("stored", 0)
         for reason, n in (row.get("dropped") or {}).items():
-            dropped[str(reason)] = dropped.get(str(reason), 0) + int(n)
+            dropped[reason] = dropped.get(reason, 0) + n
+    extra = {"bad_rows": bad} if bad else {}
     return {
         "source": source,
         "processes": processes,
@@ -38,6 +60,7 @@ def health_from_counters(rows: Iterable[dict[str, Any]], source: str) -> dict[st
         "stored": stored,
         "dropped": dict(sorted(dropped.items())),
         "dropped_total": sum(dropped.values()),
+        **extra,
     }
 
 
@@ -76,7 +99,7 @@ def read_file(
     With ``on_trace`` each sample is handed to it as it is read and the list stays empty.
     Raises ``OSError`` when the file cannot be read (the command turns it into exit 2).
     """
-    from async_audit.storage import is_trace
+    from async_audit.storage import is_trace, strict_json
 
     cutoff = None if since is None else time.time() - since.total_seconds()
     samples: list[dict[str, Any]] = []
@@ -86,9 +109,9 @@ def read_file(
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
+            data = strict_json(line)
         except ValueError:
-            skipped += 1  # e.g. a line cut short by a full disk
+            skipped += 1  # e.g. a line cut short by a full disk, or nested past reason
             continue
         if isinstance(data, dict) and data.get("kind") == COUNTERS_KIND:
             # Absolute counts: a process's last line is its total.
@@ -97,7 +120,7 @@ def read_file(
         if not is_trace(data):
             skipped += 1
             continue
-        if cutoff is not None and float(data.get("started_at") or 0) < cutoff:
+        if cutoff is not None and (data.get("started_at") or 0) < cutoff:
             continue
         if route_glob is not None and not route_matches(data.get("route") or "", route_glob):
             continue

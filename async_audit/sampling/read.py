@@ -36,6 +36,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from async_audit.conf import MIN_SAMPLE_RATE
 from async_audit.sampling.aggregate import EVIDENCE_PER_ROUTE, Reservoir
 from async_audit.storage import parse_sample, sample_table_notes, skipped_note
 from async_audit.verdicts.capacity import Arrivals
@@ -402,7 +403,7 @@ def _read_arrivals(query: _Query, out: Stored, interval_s: float) -> None:
     at, rate, forced, measured = q("started_at"), q("sample_rate"), q("forced"), q("measured")
     # The clock interval of a sample, as Arrivals computes it: floor(at / interval).
     bucket = f"CAST({at} / %s AS INTEGER)" if query.vendor == "sqlite" else f"FLOOR({at} / %s)"
-    usable = f"{rate} > 0 AND {rate} <= 1 AND {at} IS NOT NULL"
+    usable = f"{rate} >= {MIN_SAMPLE_RATE!r} AND {rate} <= 1 AND {at} IS NOT NULL"
     has_columns = measured + " IS NOT NULL"
     sql = (
         f"SELECT {q('route')}, {bucket} AS b, SUM(1.0 / {rate}), COUNT(*), MIN({at}), MAX({at}) "

@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from async_audit.conf import MIN_SAMPLE_RATE
+
 __all__ = ["validate_trace"]
 
 # Far beyond any real millisecond count or id, far below where float arithmetic misbehaves.
@@ -47,6 +49,11 @@ def _bool(value: Any) -> bool:
 
 def _int(value: Any) -> bool:
     return type(value) is int and -_LIMIT < value < _LIMIT
+
+
+def _rate(value: Any) -> bool:
+    # 0: forced at rate 0 (a forced sample stands for no traffic).
+    return _number(value) and (value == 0 or MIN_SAMPLE_RATE <= value <= 1)
 
 
 def _frame(value: Any) -> bool:
@@ -124,6 +131,13 @@ _TRACE_FIELDS: dict[str, Callable[[Any], bool]] = {
     "status": _opt_int,
     "tags": _opt(_flat),
     "summary": _summary,
+    # What a stored sample adds (``sampling.record``): its arrival, its origin, its rate.
+    "started_at": _opt(_number),
+    "sample_rate": _opt(_rate),
+    "forced": _opt(_bool),
+    "method": _opt(_str),
+    "host": _opt(_str),
+    "pid": _opt(_int),
 }
 
 

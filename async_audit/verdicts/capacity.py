@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from async_audit.conf import MIN_SAMPLE_RATE
 from async_audit.verdicts.measured import route_key, route_matches
 from async_audit.verdicts.request import RequestFacts, _is_view_hop, facts
 
@@ -215,7 +216,7 @@ class Arrivals:
         if (
             not isinstance(rate, (int, float))
             or isinstance(rate, bool)
-            or not 0 < rate <= 1
+            or not MIN_SAMPLE_RATE <= rate <= 1
             or not isinstance(at, (int, float))
             or not math.isfinite(at)
         ):
@@ -303,15 +304,35 @@ def wait_at(c: int, load: float, service_ms: float, percentile: float) -> float:
 def servers_needed(
     load: float, service_ms: float, objective: Objective, max_utilisation: float = 1.0
 ) -> int:
-    """The fewest servers meeting the wait objective (and the utilisation cap)."""
-    if load <= 0:
+    """The fewest servers meeting the wait objective (and the utilisation cap), at most
+    ``_MAX_SERVERS``.
+
+    The wait falls as servers are added, so the answer is bracketed by doubling steps of
+    about sqrt(load) (square-root staffing: the answer is load + O(sqrt(load))), then found
+    by bisection: a few dozen Erlang C evaluations for any load, never one per server.
+    """
+    if not load > 0:
         return 0
-    c = max(1, math.ceil(load / max_utilisation - 1e-9))
-    while c < _MAX_SERVERS:
-        if load < c and wait_at(c, load, service_ms, objective.percentile) <= objective.wait_ms:
-            return c
-        c += 1
-    return c
+    if not math.isfinite(load) or load / max_utilisation >= _MAX_SERVERS:
+        return _MAX_SERVERS
+
+    def meets(c: int) -> bool:
+        return load < c and wait_at(c, load, service_ms, objective.percentile) <= objective.wait_ms
+
+    low = max(1, math.ceil(load / max_utilisation - 1e-9))
+    if meets(low):
+        return low
+    step = max(1, math.ceil(math.sqrt(load)))
+    high = low + step
+    while not meets(high):
+        if high >= _MAX_SERVERS:
+            return _MAX_SERVERS
+        low, step = high, step * 2
+        high = min(_MAX_SERVERS, high + step)
+    while high - low > 1:  # low fails, high meets
+        mid = (low + high) // 2
+        low, high = (low, mid) if meets(mid) else (mid, high)
+    return high
 
 
 def _poisson_quantile(mean: float, q: float) -> int:
@@ -327,6 +348,12 @@ def _poisson_quantile(mean: float, q: float) -> int:
         term *= mean / k
         cdf += term
     return k
+
+
+def _finite(ms: float) -> float | None:
+    """A wait for the JSON report: ``None`` (null) where the model says "for ever" (a load
+    past ``_MAX_SERVERS`` servers): strict JSON has no Infinity."""
+    return round(ms, 2) if math.isfinite(ms) else None
 
 
 def _side(loads: Sequence[tuple[float, Demand]], objective: Objective) -> dict[str, Any]:
@@ -350,11 +377,12 @@ def _side(loads: Sequence[tuple[float, Demand]], objective: Objective) -> dict[s
         "processes": math.ceil(workers / objective.threads_per_process),
         "utilisation": round(a_worker / workers, 3),
         "p_wait": round(erlang_c(workers, a_worker), 4),
-        "wait_ms": round(wait_at(workers, a_worker, s_worker, objective.percentile), 2),
+        "wait_ms": _finite(wait_at(workers, a_worker, s_worker, objective.percentile)),
     }
     a_cpu = rate * s_cpu / 1000.0
-    # Each process's loop is an M/M/1 server fed 1/n of the arrivals.
-    n = 1
+    # Each process's loop is an M/M/1 server fed 1/n of the arrivals (no fewer processes
+    # than the loop-load cap allows).
+    n = max(1, min(_MAX_SERVERS, math.ceil(a_cpu / objective.max_loop_load - 1e-9)))
     while n < _MAX_SERVERS and not (
         a_cpu / n <= objective.max_loop_load
         and wait_at(1, a_cpu / n, s_cpu, objective.percentile) <= objective.wait_ms
@@ -366,7 +394,7 @@ def _side(loads: Sequence[tuple[float, Demand]], objective: Objective) -> dict[s
         "cpu_load": round(a_cpu, 3),
         "processes": n,
         "loop_load": round(a_cpu / n, 3),
-        "loop_wait_ms": round(wait_at(1, a_cpu / n, s_cpu, objective.percentile), 2),
+        "loop_wait_ms": _finite(wait_at(1, a_cpu / n, s_cpu, objective.percentile)),
         "thread_ms": round(s_thread, 2),
         "threads_busy_mean": round(a_thread, 2),
         "threads_busy": _poisson_quantile(a_thread / n, objective.percentile),

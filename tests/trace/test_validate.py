@@ -47,7 +47,18 @@ BAD = {
     "events not a list": _set(["events"], {"0": {}}),
     "an event that is a number": _set(["events", 0], 7),
     "a blocking call with no name": lambda t: t["events"][4].pop("call"),
+    # A stored sample's own fields.
+    "a string arrival": _set(["started_at"], "yesterday"),
+    "a rate of one in a trillion": _set(["sample_rate"], 1e-12),
+    "a rate above one": _set(["sample_rate"], 2.0),
+    "a string forced": _set(["forced"], "yes"),
+    "a numeric method": _set(["method"], 1),
 }
+
+
+@pytest.mark.parametrize("rate", [0, 1e-6, 0.01, 1.0])  # 0: forced at rate 0
+def test_a_samples_rate_in_force_may_be_zero_or_one_in_a_million_to_one(rate):
+    assert validate_trace(_with(_set(["sample_rate"], rate))) is None
 
 
 def test_a_good_trace_passes():

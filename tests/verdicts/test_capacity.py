@@ -228,3 +228,32 @@ def test_a_regex_route_named_exactly_gets_its_traffic_and_its_conversion():
     cap = _section([trace], {route: 10.0}, convert=[route])
     assert cap["plan"]["today"]["peak"]["wsgi"]["workers"] == 7  # as for "f/" above
     assert cap["routes"][0]["converted"] is True
+
+
+def test_any_load_is_planned_in_a_few_evaluations_and_an_impossible_one_stays_strict_json(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    import json
+
+    from async_audit.verdicts import capacity
+
+    # 50,000 Erlangs: a server-by-server search costs one Erlang C of 50,000 terms per step
+    # (a report that never ended). Counted, not timed.
+    calls = []
+    real = capacity.erlang_c
+    monkeypatch.setattr(capacity, "erlang_c", lambda c, a: calls.append(c) or real(c, a))
+    c = servers_needed(50_000.0, 100.0, OBJECTIVE)
+    assert 50_000 < c < 50_000 + 10 * math.sqrt(50_000)
+    assert len(calls) < 40
+    # The fewest meeting the objective: one fewer does not meet it.
+    assert (
+        wait_at(c - 1, 50_000.0, 100.0, 0.95)
+        > OBJECTIVE.wait_ms
+        >= wait_at(c, 50_000.0, 100.0, 0.95)
+    )
+    assert not servers_needed(math.nan, 100.0, OBJECTIVE)
+    trace = _sync_view("f/", 300.0, 5.0, _http(0, 300))
+    cap = _section([trace], {"f/": 1e9})  # a billion requests a second: beyond any plan
+    wsgi = cap["plan"]["today"]["peak"]["wsgi"]
+    assert wsgi["workers"] == 100_000 and wsgi["wait_ms"] is None
+    json.dumps(cap, allow_nan=False)

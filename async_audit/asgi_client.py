@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 __all__ = ["AsgiResponse", "asgi_request"]
 
@@ -37,10 +37,12 @@ async def asgi_request(
     body: bytes = b"",
     host: str = "testserver",
 ) -> AsgiResponse:
-    parts = urlsplit(path)
+    # A request target as on the wire (``/path?query``), not a URL: urlsplit would read
+    # ``//evil.com/`` as a host and request ``/``. A fragment never reaches a server.
+    raw, _, query = path.partition("#")[0].partition("?")
     # As a server does: ``path`` is decoded (``/caf%C3%A9/`` is ``/café/``), ``raw_path`` is
     # the bytes on the wire (percent-encoded, whichever form was given).
-    raw = parts.path or "/"
+    raw = raw or "/"
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -49,7 +51,7 @@ async def asgi_request(
         "scheme": "http",
         "path": unquote(raw),
         "raw_path": quote(raw, safe="/%:@!$&'()*+,;=-._~").encode("ascii"),
-        "query_string": parts.query.encode(),
+        "query_string": query.encode(),
         "root_path": "",
         "headers": [(b"host", host.encode()), *headers],
         "client": ("127.0.0.1", 50000),

@@ -5,10 +5,11 @@ Codes, severities and targets follow ../shared/docs/contract.md exactly.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["SEVERITIES", "Finding", "Severity"]
+__all__ = ["SEVERITIES", "Finding", "Severity", "display_path"]
 
 Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
@@ -36,3 +37,15 @@ class Finding:
             out["route"] = self.route
             out["view"] = self.view
         return out
+
+
+def display_path(path: str) -> str:
+    """A call site's file as a reader wants it: relative to the current directory when it
+    is under it (the project), else absolute (a library: never ``../../../root/.pyenv/...``)."""
+    if not os.path.isabs(path):
+        return path
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if relative.startswith(os.pardir + os.sep) else relative

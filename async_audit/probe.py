@@ -21,7 +21,6 @@ import contextlib
 import gc
 import ipaddress
 import logging
-import os
 import socket
 import warnings
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from async_audit.asgi_client import asgi_request
+from async_audit.findings import display_path
 from async_audit.sampling.middleware import not_traffic
 from async_audit.trace import Trace
 from async_audit.trace.asgi import TracedASGIApp
@@ -285,8 +285,7 @@ def _watch_exception_responses() -> Iterator[None]:
 def _where(site: Any) -> str:
     if not site:
         return ""
-    file = os.path.relpath(site[0]) if os.path.isabs(site[0]) else site[0]
-    return f" at {file}:{site[1]} ({site[2]})"
+    return f" at {display_path(site[0])}:{site[1]} ({site[2]})"
 
 
 def _location(headers: list[tuple[bytes, bytes]], host: str) -> tuple[str | None, str, bool]:
@@ -406,15 +405,19 @@ def run_probes(
                 instruments.uninstall()
 
 
-def _is_django_error_log(record: logging.LogRecord) -> bool:
-    return record.name == "django.request" or record.name.startswith("django.security")
+def _is_django_log(record: logging.LogRecord) -> bool:
+    # All of Django's loggers, at every level: a project logging "django" at DEBUG would
+    # print template tracebacks (exception messages, user data) and every query with its
+    # parameters (django.db.backends) for each probe.
+    return record.name == "django" or record.name.startswith("django.")
 
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Each probe's report line says what happened: Django's error logging (tracebacks of
-    views that raised, DisallowedHost, "Not Found") and the "coroutine was never awaited"
-    warning of a hidden async view would only repeat it on the user's terminal.
+    """Each probe's report line says what happened: Django's logging (tracebacks of views
+    that raised, DisallowedHost, "Not Found", and at DEBUG template errors and queries with
+    their parameters) and the "coroutine was never awaited" warning of a hidden async view
+    would only repeat it on the user's terminal, user data included.
 
     A filter on every handler, not ``logger.disabled``: records propagate to the handlers
     of parent loggers whatever the parents' own settings, and Django creates the
@@ -429,7 +432,7 @@ def _quiet() -> Iterator[None]:
     if logging.lastResort is not None:
         handlers[id(logging.lastResort)] = logging.lastResort
     drop = logging.Filter()
-    drop.filter = lambda record: not _is_django_error_log(record)  # type: ignore[method-assign]
+    drop.filter = lambda record: not _is_django_log(record)  # type: ignore[method-assign]
     for h in handlers.values():
         h.addFilter(drop)
     try:

@@ -118,20 +118,25 @@ class _Collect(logging.Handler):
         self.names.append(record.name)
 
 
-def test_djangos_error_logging_does_not_reach_any_handler_during_probes():
+def test_djangos_logging_does_not_reach_any_handler_during_probes():
     handler = _Collect()
     django_logger = logging.getLogger("django")
     django_logger.addHandler(handler)
+    shop = logging.getLogger("shop.views")
+    shop.addHandler(handler)
     try:
         with _quiet():
             logging.getLogger("django.security.DisallowedHost").error("Invalid HTTP_HOST header")
             logging.getLogger("django.security.NewlyCreatedLogger").error("made while logging")
             logging.getLogger("django.request").error("Internal Server Error: /boom/")
-            logging.getLogger("django.db.backends").error("still heard")
+            logging.getLogger("django.db.backends").error("(0.001) SELECT ... params=('secret',)")
+            logging.getLogger("django.template").error("Exception while resolving variable")
+            shop.error("the project's own logging is its own")
         logging.getLogger("django.request").error("heard again after the probes")
     finally:
         django_logger.removeHandler(handler)
-    assert handler.names == ["django.db.backends", "django.request"]
+        shop.removeHandler(handler)
+    assert handler.names == ["shop.views", "django.request"]
 
 
 # -- partial traces -------------------------------------------------------------------------

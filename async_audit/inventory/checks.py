@@ -46,7 +46,7 @@ def check_id(finding: Finding) -> str:
 
 def _message(finding: Finding) -> CheckMessage:
     _, level = _LEVELS[finding.severity]
-    hint = f"route {finding.route!r}" if finding.route else None
+    hint = f"route {finding.route!r}" if finding.route is not None else None  # "" is the root
     if finding.severity == "error":
         hint = "; ".join(filter(None, ["an error-level finding of manage.py async_audit", hint]))
     return level(finding.message, hint=hint, obj=finding.target, id=check_id(finding))

@@ -11,12 +11,12 @@ the toolbar made before the panel got the request (known from its configuration)
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Sequence
 from typing import Any
 
+from async_audit.findings import display_path
 from async_audit.verdicts import Thresholds, facts, judge_route
 from async_audit.verdicts.capacity import request_capacity
 
@@ -54,13 +54,7 @@ def is_toolbar_event(e: dict[str, Any]) -> bool:
 def _where(site: Any) -> str:
     if not site:
         return "unknown place"
-    path = str(site[0])
-    if os.path.isabs(path):
-        with contextlib.suppress(ValueError):  # another drive (Windows)
-            path = os.path.relpath(path)
-        if path.startswith(".." + os.sep + ".."):
-            path = site[0]
-    return f"{path}:{site[1]} in {site[2]}"
+    return f"{display_path(str(site[0]))}:{site[1]} in {site[2]}"
 
 
 def _r(x: float | None, nd: int = 1) -> float | None:

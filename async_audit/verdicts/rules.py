@@ -7,13 +7,12 @@ happen at all (a blocking call on the loop, SynchronousOnlyOperation) fire on an
 
 from __future__ import annotations
 
-import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from async_audit.findings import Finding
+from async_audit.findings import Finding, display_path
 from async_audit.verdicts.figures import percentile, request_row, route_figures
 from async_audit.verdicts.measured import route_key
 from async_audit.verdicts.request import RequestFacts, facts
@@ -56,9 +55,7 @@ def _med(items: Sequence[RequestFacts], get: Callable[[RequestFacts], float]) ->
 def _where(site: Any) -> str:
     if not site:
         return "an unknown place"
-    return (
-        f"{os.path.relpath(site[0]) if os.path.isabs(site[0]) else site[0]}:{site[1]} ({site[2]})"
-    )
+    return f"{display_path(str(site[0]))}:{site[1]} ({site[2]})"
 
 
 def _stall_ms(lag: dict[str, Any]) -> float:

@@ -224,6 +224,16 @@ def test_exception_messages_and_query_strings_never_reach_a_report(fmt):
     assert "ValueError" in out and re.search(r"edges\.py:\d+", out)  # type and site stay
 
 
+def test_with_djangos_loggers_at_debug_the_terminal_still_gets_no_user_data():
+    status, out, err = manage(
+        "--no-samples", "--probe", "/boom/", "--probe", "/nonexistent/",
+        settings="tests.command.settings_edges_debuglog",
+    )  # fmt: skip
+    assert status == 0, err
+    assert "alice@example.com" not in out + err  # the exception's message
+    assert err == ""  # no template or query debug logging either
+
+
 def test_route_glob_of_the_empty_pattern_selects_the_root_route_only():
     report = run_json("--probe-all", "--route", "")
     assert [p["path"] for p in report["probes"]] == ["/"]

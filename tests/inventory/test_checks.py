@@ -308,3 +308,12 @@ def test_a_bad_checks_value_is_a_settings_error(fresh_project):
     assert check.returncode == 1
     assert _check_ids(check) == Counter({"async_audit.E002": 1})
     assert "ASYNC_AUDIT['CHECKS'] = 'everything' is invalid" in check.stderr
+
+
+def test_a_finding_on_the_root_route_names_it_in_its_hint():
+    from async_audit.findings import Finding
+    from async_audit.inventory.checks import _message
+
+    root = Finding(code="AA201", severity="warning", target="app.views.home", message="m",
+                   evidence={}, route="", view="app.views.home")  # fmt: skip
+    assert _message(root).hint == "route ''"

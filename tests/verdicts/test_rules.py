@@ -118,3 +118,16 @@ def test_route_figures_follow_the_contract():
     assert f["samples"] == 4 and f["hops"] == 16 and f["p95_ms"] >= f["p50_ms"] >= 80
     # io_share is of wall time, which a busy machine stretches; the verdict is not.
     assert 0.0 < f["io_share"] <= 1.0 and f["verdict"] == "async-candidate"
+
+
+def test_a_sites_file_is_shown_relative_under_the_project_and_absolute_elsewhere(
+    tmp_path, monkeypatch
+):
+    import os
+
+    from async_audit.findings import display_path
+
+    monkeypatch.chdir(tmp_path)
+    assert display_path(str(tmp_path / "shop" / "views.py")) == os.path.join("shop", "views.py")
+    assert display_path("/usr/lib/python3.11/threading.py") == "/usr/lib/python3.11/threading.py"
+    assert display_path("shop/views.py") == "shop/views.py"

@@ -159,6 +159,16 @@ def test_a_trace_that_hit_the_event_limit_says_how_many_events_were_dropped(part
     assert home["path"] == "/" and home["query_omitted"] is True
 
 
+def test_a_partial_trace_keeps_the_evidence_of_its_error_level_findings(settings):
+    # Three events kept of a request of 15 hops: its blocking call (AA301) is kept anyway.
+    settings.ASYNC_AUDIT = {"MAX_EVENTS_PER_TRACE": 3}
+    report = build_report(None, run_probes(["/async-sleep/"]))
+    (probe,) = report["probes"]
+    assert probe["dropped_events"] > 0
+    assert "AA301" in {f["code"] for f in report["findings"]}
+    assert report["routes"][0]["verdict"] == "fix-first"
+
+
 def test_partial_figures_are_marked_in_every_format(partial_report):
     dropped = sum(q["dropped_events"] for q in partial_report["probes"])
     for fmt in ("text", "markdown", "html"):

@@ -32,6 +32,7 @@ from async_audit.trace.events import (
     LoopLag,
     Query,
     RaisedException,
+    ViewCall,
 )
 
 __all__ = [
@@ -75,6 +76,11 @@ _error_logged = False
 loop_trace_hooks: list[Callable[[], None]] = []
 
 DEFAULT_MAX_EVENTS: int = conf.DEFAULTS["MAX_EVENTS_PER_TRACE"]
+# Past the limit, the events error-level findings stand on (a blocking call, a stall, an
+# exception) and the view's window are still kept, up to this many more: a chatty request
+# must not lose its AA301 to its own hops and queries.
+EVIDENCE_RESERVE = 256
+_EVIDENCE = frozenset({BlockingCall, LoopLag, RaisedException, ViewCall})
 
 
 class Trace:
@@ -138,7 +144,10 @@ class Trace:
         self.parent: Trace | None = _current.get()
 
     def add(self, event: Event) -> None:
-        if len(self.events) < self.max_events:
+        n = len(self.events)
+        if n < self.max_events or (
+            type(event) in _EVIDENCE and n < self.max_events + EVIDENCE_RESERVE
+        ):
             self.events.append(event)
         else:
             self.dropped += 1

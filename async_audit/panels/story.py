@@ -36,6 +36,9 @@ _KIND_LABEL = {
     "loop_lag": "loop stall",
 }
 _TOOLBAR_DIR = f"{os.sep}debug_toolbar{os.sep}"
+# The loop's lane when the trace's owner is a worker thread (the toolbar drawn into sync
+# mode by a sync-only middleware): async_to_sync runs its awaitable there.
+_LOOP_LANE = -2
 
 
 def is_toolbar_event(e: dict[str, Any]) -> bool:
@@ -115,6 +118,10 @@ def _lanes(trace: dict[str, Any], toolbar_ids: set[int]) -> list[dict[str, Any]]
                 target.append(
                     bar("hop", start + wait, start + wait + run, label, e.get("site"), mine)
                 )
+            elif e.get("direction") == "async_to_sync":
+                # Its awaitable runs on the event loop, whichever thread waits for it.
+                loop_key = None if trace.get("_owner_on_loop") else _LOOP_LANE
+                lane(loop_key).append(bar("hop", start, end, label, e.get("site"), mine))
             else:
                 lane(e.get("thread")).append(bar("hop", start, end, label, e.get("site"), mine))
             continue
@@ -132,7 +139,9 @@ def _lanes(trace: dict[str, Any], toolbar_ids: set[int]) -> list[dict[str, Any]]
     loop_threads = {e.get("thread") for e in trace["events"] if e.get("on_loop")}
     out = []
     for n, key in enumerate(order):
-        if key == -1:
+        if key == _LOOP_LANE:
+            name = "event loop"
+        elif key == -1:
             name = "event loop" if trace.get("_owner_on_loop") else "request thread"
         else:
             name = "event loop" if key in loop_threads else f"worker thread {n}"

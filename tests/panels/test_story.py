@@ -74,3 +74,24 @@ def test_hops_outside_the_window_come_from_the_static_chain_above_the_toolbar() 
     hops = stats["hops"]
     assert (hops["user_seen"], hops["above_toolbar"], hops["handler"]) == (1, 2, 2)
     assert hops["without_toolbar"] == 5 and hops["with_toolbar"] == 6
+
+
+def test_a_trace_owned_in_a_worker_thread_draws_async_to_sync_on_the_event_loops_lane() -> None:
+    # The toolbar run sync (a sync-only middleware above it): its trace starts in the
+    # request's worker thread (7); the chain below goes back to the loop through
+    # async_to_sync, whose middleware hop back into thread 7.
+    a2s = {"kind": "hop", "start_ms": 5.0, "end_ms": 95.0, "duration_ms": 90.0, "thread": 7,
+           "on_loop": False, "direction": "async_to_sync", "target": "shop.mw.Outer",
+           "site": None, "overhead_ms": 0.5}  # fmt: skip
+    inner = {**_hop("shop.mw.Inner.process_request", 20.0), "run_thread": 7, "thread": 1}
+    stats = build_story(
+        _trace(a2s, inner), server="asgi", chain=None, toolbar_path=None, owner_thread=7,
+        owner_on_loop=False,
+    )  # fmt: skip
+    lanes = {lane["label"]: [b["text"].split(",")[0] for b in lane["bars"]]
+             for lane in stats["timeline"]["lanes"]}  # fmt: skip
+    assert lanes == {
+        "request thread": ["queue wait: sync_to_async shop.mw.Inner.process_request",
+                           "hop: sync_to_async shop.mw.Inner.process_request"],
+        "event loop": ["hop: async_to_sync shop.mw.Outer"],
+    }  # fmt: skip

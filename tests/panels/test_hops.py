@@ -46,7 +46,9 @@ class _HopCounter:
         sync.SyncToAsync.__call__, sync.AsyncToSync.__call__ = self.saved  # type: ignore[method-assign]
 
 
-def _hops(path: str, counter: _HopCounter) -> tuple[int, Any]:
+def _twice(path: str, between: Any = None) -> Any:
+    """``path`` through the real ASGI app twice (the first pays first-call imports and the
+    toolbar's set-up); the toolbar of the second request."""
     from debug_toolbar.toolbar import DebugToolbar
 
     toolbars: list[Any] = []
@@ -57,13 +59,19 @@ def _hops(path: str, counter: _HopCounter) -> tuple[int, Any]:
     DebugToolbar._created.connect(created)
     try:
         app = get_asgi_application()
-        asyncio.run(asgi_request(app, path))  # warm-up: first-call imports and set-up
-        counter.count = 0
+        asyncio.run(asgi_request(app, path))
+        if between is not None:
+            between()
         response = asyncio.run(asgi_request(app, path))
     finally:
         DebugToolbar._created.disconnect(created)
     assert response.status == 200
-    return counter.count, toolbars[-1]
+    return toolbars[-1]
+
+
+def _hops(path: str, counter: _HopCounter) -> tuple[int, Any]:
+    toolbar = _twice(path, between=lambda: setattr(counter, "count", 0))
+    return counter.count, toolbar
 
 
 @pytest.fixture
@@ -119,21 +127,7 @@ def test_under_the_toolbars_async_middleware_the_requests_own_work_stays_the_req
     with toolbar_settings(middleware=True):
         reset_toolbar_caches()
         try:
-            from debug_toolbar.toolbar import DebugToolbar
-
-            toolbars: list[Any] = []
-
-            def created(sender: Any, toolbar: Any, **kwargs: Any) -> None:
-                toolbars.append(toolbar)
-
-            DebugToolbar._created.connect(created)
-            try:
-                app = get_asgi_application()
-                for _ in range(2):  # the first request pays the toolbar's set-up
-                    asyncio.run(asgi_request(app, path))
-            finally:
-                DebugToolbar._created.disconnect(created)
-            stats = toolbars[-1].get_panel_by_id("AsyncAuditPanel").get_stats()
+            stats = _twice(path).get_panel_by_id("AsyncAuditPanel").get_stats()
         finally:
             reset_toolbar_caches()
     probe = run_traced_many(path, 1, warmup=1)[0].to_dict()

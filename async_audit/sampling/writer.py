@@ -177,8 +177,8 @@ class Writer:
     def _write_counters(self, sink: Sink) -> None:
         snapshot = self.counters()
         key = (snapshot["sampled"], snapshot["stored"], tuple(sorted(self.dropped.items())))
-        if key == self._persisted:
-            return
+        if key == self._persisted or key == (0, 0, ()):
+            return  # unchanged, or a process that never sampled (the command's, say)
         try:
             sink.write_counters(snapshot)
         except Exception:

@@ -44,11 +44,14 @@ def _hops_of(path: str) -> list[int]:
     return [len(t.hops) for t in traces]
 
 
+def _lines(tmp_path) -> list[dict]:
+    path = tmp_path / "s.jsonl"
+    return [json.loads(line) for line in path.open()] if path.exists() else []
+
+
 def _samples(tmp_path) -> list[dict]:
     writer.current_writer().flush()
-    path = tmp_path / "s.jsonl"
-    lines = [json.loads(line) for line in path.open()] if path.exists() else []
-    return [d for d in lines if d.get("kind") != "sampling_counters"]
+    return [d for d in _lines(tmp_path) if d.get("kind") != "sampling_counters"]
 
 
 def _direct_hops(path: str) -> int:
@@ -183,6 +186,7 @@ def test_the_commands_probes_and_their_warm_ups_are_not_stored_as_traffic(tmp_pa
         assert writer.current_writer() is not None
         assert _samples(tmp_path) == []
         assert writer.current_writer().counters()["sampled"] == 0
+        assert [d for d in _lines(tmp_path) if d.get("kind") == "sampling_counters"] == []
         # The same project's own requests still are.
         asyncio.run(asgi_request(ASGIHandler(), "/sync/"))
         assert [s["route"] for s in _samples(tmp_path)] == ["sync/"]

@@ -73,3 +73,28 @@ def test_a_few_ms_of_cpu_around_a_wait_no_instrument_sees_is_not_cpu_bound():
     v = judge_route([_trace(36.0, 4.0)] * 3)
     finding = _finding(v, "AA307")
     assert finding.evidence["cpu_bound"] is False and "little to wait for" in finding.message
+
+
+def _blocking(start, end, site):
+    return {"kind": "blocking", "start_ms": start, "end_ms": end, "duration_ms": end - start,
+            "on_loop": True, "thread": 1, "call": "threading.Thread.start", "category": "thread",
+            "site": site, "stack": []}  # fmt: skip
+
+
+def test_a_long_stall_is_aa302_even_when_a_brief_library_call_falls_inside_its_window():
+    # Under load the heartbeat that ends a stall comes late, and its window takes in the
+    # loop's next callbacks: asgiref starting a thread for 2 ms explains nothing of 150 ms.
+    asgiref = _blocking(150.0, 152.0, None)
+    v = judge_route([_trace(200.0, 150.0, [_lag(150.0, cpu=150.0), asgiref], is_async=True)])
+    assert "AA302" in {f.code for f in v.findings} and v.verdict == "fix-first"
+
+
+def test_a_stall_a_blocking_call_explains_is_reported_once():
+    # time.sleep in the view: AA301 says it; the stall it caused is not a second finding.
+    sleep = {**_blocking(12.0, 130.0, ["/srv/app/views.py", 3, "v"]), "call": "time.sleep"}
+    v = judge_route([_trace(200.0, 5.0, [_lag(120.0, cpu=1.0), sleep], is_async=True)])
+    assert {f.code for f in v.findings} >= {"AA301"} and "AA302" not in {f.code for f in v.findings}
+    # A library call that accounts for most of the stall explains it too.
+    lib = _blocking(12.0, 120.0, None)
+    v = judge_route([_trace(200.0, 5.0, [_lag(120.0, cpu=1.0), lib], is_async=True)])
+    assert "AA302" not in {f.code for f in v.findings}

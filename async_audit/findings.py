@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["SEVERITIES", "Finding", "Severity", "display_path"]
+__all__ = ["SEVERITIES", "Finding", "Severity", "display_path", "route_label"]
 
 Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
@@ -37,6 +37,13 @@ class Finding:
             out["route"] = self.route
             out["view"] = self.view
         return out
+
+
+def route_label(route: str | None) -> str:
+    """The root URL pattern is ``""``: shown, not mistaken for "no route"."""
+    if route is None:
+        return "-"
+    return '"" (root)' if route == "" else route
 
 
 def display_path(path: str) -> str:

@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 
+from async_audit.findings import route_label
 from async_audit.panels.story import build_story, subtitle
 from async_audit.trace.owner import OwnedTrace, max_events_setting
 from async_audit.trace.stack import mark_boundary
@@ -107,7 +108,9 @@ class AsyncAuditPanel(Panel):
 
         stats = self.get_stats()
         onion = render_onion(stats["middleware"], "your view") if stats.get("middleware") else None
-        return render_to_string(self.template, {**stats, "onion": onion})
+        return render_to_string(
+            self.template, {**stats, "onion": onion, "route_label": route_label(stats.get("route"))}
+        )
 
     # -- instrumentation ------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from async_audit.findings import route_label
+
 __all__ = ["arithmetic", "heading", "plan_rows", "route_rows"]
 
 ROUTE_HEADERS = [
@@ -43,7 +45,7 @@ def route_rows(cap: dict[str, Any]) -> list[list[str]]:
 
     return [
         [
-            r["route"],
+            route_label(r["route"]),
             r["verdict"] or "-",
             _f(r["rate_avg"], 2),
             _f(r["rate_peak"], 2),

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from async_audit.findings import route_label
+
 __all__ = ["PARTIAL_MARK", "partial_footnote", "probe_note", "probe_path", "route_label"]
 
 PARTIAL_MARK = "*"
-
-
-def route_label(route: str | None) -> str:
-    """The root URL pattern is ``""``: shown, not mistaken for "no route"."""
-    if route is None:
-        return "-"
-    return '"" (root)' if route == "" else route
 
 
 def probe_path(q: dict[str, Any]) -> str:

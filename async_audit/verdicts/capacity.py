@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from async_audit.conf import MIN_SAMPLE_RATE
+from async_audit.findings import route_label
 from async_audit.verdicts.measured import route_key, route_matches
 from async_audit.verdicts.request import RequestFacts, _is_view_hop, facts
 
@@ -501,12 +502,15 @@ def build_loads(inputs: Inputs) -> tuple[list[RouteLoad], list[str]]:
     if no_rate:
         notes.append(
             f"capacity: no arrival rate for {len(no_rate)} route(s) with evidence "
-            f"({', '.join(sorted(no_rate)[:5])}{' ...' if len(no_rate) > 5 else ''}): "
+            f"({', '.join(route_label(r) for r in sorted(no_rate)[:5])}"
+            f"{' ...' if len(no_rate) > 5 else ''}): "
             "give --traffic ROUTE=REQ_PER_S or store samples with sample_rate and started_at"
         )
     for load in loads:
         if load.convert and load.converted is None:
-            notes.append(f"capacity: {load.route} is already async: nothing to convert")
+            notes.append(
+                f"capacity: {route_label(load.route)} is already async: nothing to convert"
+            )
     return sorted(loads, key=lambda r: -r.rate_peak * r.today.worker_ms), notes
 
 

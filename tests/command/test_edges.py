@@ -136,6 +136,17 @@ def test_the_root_route_gets_its_row_its_verdict_and_its_findings(edge_report):
     assert ("AA301", "") in {(f["code"], f.get("route")) for f in edge_report["findings"]}
 
 
+def test_the_root_route_is_named_wherever_the_text_report_lists_routes():
+    # "" joined into a list printed as "(, sync/)": the root route must read as itself.
+    status, out, err = edges("--probe", "/", "--traffic", "=5")
+    assert status == 0, err
+    assert re.search(r'^  "" \(root\) +fix-first +5\.00 +5\.00 +--traffic =5', out, re.M), out
+    status, out, err = edges("--probe", "/")
+    assert 'no arrival rate for 1 route(s) with evidence ("" (root))' in out
+    status, _, err = edges("--route", "nomatch/")
+    assert status == 2 and 'try one of: "" (root), ' in err
+
+
 def test_fail_on_error_exits_1_for_a_blocking_async_home_page():
     status, _, err = edges("--probe", "/", "--fail-on", "error")
     assert status == 1, err

@@ -150,6 +150,13 @@ def test_the_panel_shows_what_the_request_holds_today_and_as_async(
     assert "As an async view" not in panel.content
 
 
+def test_the_root_route_is_named_in_the_panel_and_in_its_traffic_hint(toolbar_on: None) -> None:
+    _, panel, _ = _toolbar_request("/", asgi=True)
+    assert panel.get_stats()["route"] == ""
+    assert "route <code>&quot;&quot; (root)</code>" in panel.content
+    assert "--traffic '=RPS'" in panel.content  # the root's ROUTE=RPS, usable as it stands
+
+
 def test_the_verdict_and_its_words_are_the_commands_for_the_same_page(toolbar_on: None) -> None:
     from async_audit.verdicts import judge_route
     from tests.helpers import run_traced_many

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import Resolver404, get_resolver, resolve
 
 from async_audit import conf
-from async_audit.findings import SEVERITIES
+from async_audit.findings import SEVERITIES, route_label
 from async_audit.report import FORMATS, Palette, build_report, max_severity, render
 from async_audit.verdicts import Thresholds
 from async_audit.verdicts.capacity import Arrivals, CapacityOptions
@@ -184,7 +184,7 @@ class Command(BaseCommand):
             known = [v["route"] for v in static["views"]]
             if not any(route_matches(r, route_glob) for r in known):
                 raise _usage(
-                    f"--route {route_glob!r}: no URL pattern matches (try one of: {', '.join(known[:5])} ...)"
+                    f"--route {route_glob!r}: no URL pattern matches (try one of: {', '.join(route_label(r) for r in known[:5])} ...)"
                 )
         if options["probe_user"] is not None and not (options["probe"] or options["probe_all"]):
             raise _usage("--probe-user needs --probe PATH or --probe-all")

@@ -15,7 +15,7 @@ ROUTE_HEADERS = [
     "route",
     "verdict",
     "req/s avg",
-    "req/s peak",
+    "req/s at peak",
     "rate from",
     "converted",
     "WSGI ms now/after",

@@ -406,13 +406,13 @@ def _read_arrivals(query: _Query, out: Stored, interval_s: float) -> None:
     usable = f"{rate} >= {MIN_SAMPLE_RATE!r} AND {rate} <= 1 AND {at} IS NOT NULL"
     has_columns = measured + " IS NOT NULL"
     sql = (
-        f"SELECT {q('route')}, {bucket} AS b, SUM(1.0 / {rate}), COUNT(*), MIN({at}), MAX({at}) "
+        f"SELECT {q('route')}, {bucket} AS b, SUM(1.0 / {rate}), COUNT(*) "
         f"FROM {query.table} WHERE {query.sql(has_columns, forced + ' = %s', usable)} "
         f"GROUP BY {q('route')}, b"
     )
     # The bucket's placeholder comes before the WHERE's.
-    for route, b, weight, n, first, last in query.rows_with(sql, [interval_s], [False]):
-        out.arrivals.add_interval(route, int(b), float(weight), int(n), float(first), float(last))
+    for route, b, weight, n in query.rows_with(sql, [interval_s], [False]):
+        out.arrivals.add_interval(route, int(b), float(weight), int(n))
     counts = (
         f"SELECT SUM(CASE WHEN {forced} = %s THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN {forced} = %s AND NOT ({usable}) THEN 1 ELSE 0 END) "

@@ -204,8 +204,6 @@ class Arrivals:
         self.used = 0
         self.unusable = 0
         self.forced = 0
-        self._first = math.inf
-        self._last = -math.inf
         self._buckets: dict[int, dict[str, float]] = {}
         self._totals: dict[str, float] = {}
 
@@ -229,33 +227,31 @@ class Arrivals:
         bucket = self._buckets.setdefault(int(at // self.interval_s), {})
         bucket[key] = bucket.get(key, 0.0) + weight
         self._totals[key] = self._totals.get(key, 0.0) + weight
-        self._first, self._last = min(self._first, at), max(self._last, at)
         self.used += 1
 
-    def add_interval(
-        self, key: str, bucket: int, weight: float, n: int, first: float, last: float
-    ) -> None:
+    def add_interval(self, key: str, bucket: int, weight: float, n: int) -> None:
         """``n`` usable samples of one route in one clock interval, aggregated by a database:
         what ``add`` would have made of them one by one (``weight``: their 1 / rate summed)."""
         per_bucket = self._buckets.setdefault(bucket, {})
         per_bucket[key] = per_bucket.get(key, 0.0) + weight
         self._totals[key] = self._totals.get(key, 0.0) + weight
-        self._first, self._last = min(self._first, first), max(self._last, last)
         self.used += n
 
     def rates(self) -> tuple[dict[str, tuple[float, float]], dict[str, Any]]:
         """Per route ``(average, peak)`` requests per second, and how they were estimated.
 
-        The average is over the window the samples span; the peak is every route's rate in
-        the busiest clock interval (busiest over all routes: the plan sizes for the mix of the
-        worst moment).
+        The average is over the clock intervals the samples span, first to last; the peak is
+        every route's rate in the busiest of them (busiest over all routes: the plan sizes for
+        the mix of the worst moment, where a route absent then counts 0). Measured on the same
+        intervals, the whole's peak is never below its average: a span of seconds across two
+        minutes is two minutes, not one with half its requests in the busiest.
         """
         info: dict[str, Any] = {"samples_used": self.used, "samples_unusable": self.unusable}
         if self.forced:
             info["samples_forced"] = self.forced
         if not self._totals:
             return {}, info
-        window = max(self.interval_s, self._last - self._first)
+        window = (max(self._buckets) - min(self._buckets) + 1) * self.interval_s
         busiest = max(self._buckets.values(), key=lambda b: sum(b.values()))
         info.update(window_s=round(window, 1), interval_s=self.interval_s)
         return {

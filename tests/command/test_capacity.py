@@ -127,8 +127,8 @@ def test_stored_samples_give_the_average_and_peak_arrival_rates(settings, capsys
     settings.ROOT_URLCONF = "tests.command.project"
     now = timezone.now()
     # At a 10 % sample rate: 5 samples in the first minute, 1 more two minutes later:
-    # 60 requests over 150 s = 0.4 req/s on average, 50 in the busiest minute = 0.83 req/s
-    # (1_700_000_040 starts a clock minute).
+    # 60 requests over the 3 clock minutes spanned = 0.33 req/s on average, 50 in the
+    # busiest minute = 0.83 req/s (1_700_000_040 starts a clock minute).
     for at in (0, 10, 20, 30, 40, 150):
         data = {**sample_trace(150.0), "sample_rate": 0.1, "started_at": 1_700_000_040.0 + at,
                 "host": "web-1", "pid": 41}  # fmt: skip
@@ -140,10 +140,10 @@ def test_stored_samples_give_the_average_and_peak_arrival_rates(settings, capsys
     cap = report["capacity"]
     (route,) = cap["routes"]
     assert route["rate_source"] == "samples" and route["samples"] == 6
-    assert route["rate_avg"] == pytest.approx(0.4) and route["rate_peak"] == pytest.approx(
-        50 / 60, abs=1e-3
-    )
-    assert cap["rates"] == {"samples_used": 6, "samples_unusable": 0, "window_s": 150.0,
+    assert route["rate_avg"] == pytest.approx(60 / 180, abs=1e-3) and route[
+        "rate_peak"
+    ] == pytest.approx(50 / 60, abs=1e-3)
+    assert cap["rates"] == {"samples_used": 6, "samples_unusable": 0, "window_s": 180.0,
                             "interval_s": 60.0}  # fmt: skip
     assert route["converted"] is True
     # --traffic overrides what samples say.

@@ -191,16 +191,28 @@ def test_routes_without_traffic_are_named_in_a_note_not_planned():
 
 def test_rates_from_samples_weigh_each_sample_by_its_rate_and_find_the_busiest_interval():
     # a/ at 10 %: 6 samples in the first minute, 2 later (t = 100, 170): 80 requests over
-    # 170 s = 0.47 req/s; the first minute holds 60 requests = 1 req/s. b/ at 50 %: one
-    # sample (2 requests) outside the busiest minute. One sample has no rate: unusable.
-    # Intervals are clock minutes (960 s is one's start), whatever order samples come in.
+    # the 3 clock minutes spanned (960 s starts one) = 0.44 req/s; the first minute holds 60
+    # requests = 1 req/s. b/ at 50 %: one sample (2 requests) outside the busiest minute.
+    # One sample has no rate: unusable. The same whatever order samples come in.
     samples = [{"route": "a/", "sample_rate": 0.1, "started_at": 960.0 + t}
                for t in (0, 10, 20, 30, 40, 50, 100, 170)]  # fmt: skip
     samples += [{"route": "b/", "sample_rate": 0.5, "started_at": 1025.0}, {"route": "a/"}]
     rates, info = rates_from_samples(samples, 60.0)
-    assert rates["a/"] == pytest.approx((80 / 170, 1.0))
-    assert rates["b/"] == pytest.approx((2 / 170, 0.0))
-    assert info == {"samples_used": 9, "samples_unusable": 1, "window_s": 170.0, "interval_s": 60.0}
+    assert rates["a/"] == pytest.approx((80 / 180, 1.0))
+    assert rates["b/"] == pytest.approx((2 / 180, 0.0))
+    assert info == {"samples_used": 9, "samples_unusable": 1, "window_s": 180.0, "interval_s": 60.0}
+
+
+def test_a_burst_across_a_minute_boundary_peaks_no_lower_than_its_average():
+    # Seconds of traffic either side of 12:01: two clock minutes, not one minute (where the
+    # busiest would hold half the requests and the peak fall below the average).
+    samples = [{"route": r, "sample_rate": 1.0, "started_at": 720.0 + t}
+               for r, t in (("a/", -1), ("a/", -1), ("b/", 1), ("b/", 1), ("b/", 1))]  # fmt: skip
+    rates, info = rates_from_samples(samples, 60.0)
+    assert info["window_s"] == 120.0
+    assert rates["b/"] == pytest.approx((3 / 120, 3 / 60))
+    assert rates["a/"] == pytest.approx((2 / 120, 0.0))  # not there at the busiest moment
+    assert sum(p for _, p in rates.values()) >= sum(a for a, _ in rates.values())
 
 
 def test_the_root_route_is_keyed_by_its_empty_pattern():
@@ -217,7 +229,7 @@ def test_arrival_rates_do_not_depend_on_the_order_samples_are_read_in_and_skip_f
     forward, _ = rates_from_samples(samples, 60.0)
     backward, info = rates_from_samples([*reversed(samples), {**samples[0], "forced": True}], 60.0)
     assert forward == backward
-    assert forward["a/"] == pytest.approx((10 / 200, 6 / 60))
+    assert forward["a/"] == pytest.approx((10 / 240, 6 / 60))  # minutes 10 to 13: 240 s
     assert info["samples_forced"] == 1 and info["samples_used"] == 5
 
 

@@ -9,7 +9,8 @@ the network by accident; a view that raises is reported with its exception's typ
 site (never its message: messages may hold user data).
 
 A probe sends a ``Host`` the project accepts (``probe_host``) and, with ``probe_user``, the
-session cookie of that user. A response the view did not make (a redirect to the login
+session cookie of that user. django-debug-toolbar, when installed, is kept hidden: its
+panels' work (file scans, stack captures, rendering) is not the view's. A response the view did not make (a redirect to the login
 page, a 404 from the resolver, a 500) is reported as not measured, with the reason, and
 never judged as the view's work.
 """
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 
 from async_audit.asgi_client import asgi_request
 from async_audit.findings import display_path
+from async_audit.inventory.chain import TOOLBAR_MIDDLEWARE
 from async_audit.sampling.middleware import not_traffic
 from async_audit.trace import Trace
 from async_audit.trace.asgi import TracedASGIApp
@@ -43,6 +45,11 @@ __all__ = [
     "probe_host",
     "run_probes",
 ]
+
+TOOLBAR_NOTE = (
+    "probes ran with django-debug-toolbar hidden: its panels' work is not the view's "
+    "(its middleware still runs, with the hop of its sync SHOW_TOOLBAR_CALLBACK)"
+)
 
 
 class ProbeError(Exception):
@@ -364,12 +371,14 @@ def run_probes(
     progress: Callable[[int, int, str], None] | None = None,
     user: str | None = None,
     follow: bool = False,
+    notes: list[str] | None = None,
 ) -> list[ProbeResult]:
     """Probe each path in order, on one event loop, with every instrument installed.
 
     ``user``: probe as this user (a session in the project's session engine, sent as the
     session cookie, deleted after the run); ``follow``: follow a redirect the view did not
-    make (``APPEND_SLASH``, a locale prefix) once, within the site.
+    make (``APPEND_SLASH``, a locale prefix) once, within the site. ``notes`` gets a line
+    for what the report must say about how the probes ran.
     """
     from async_audit import instruments
     from async_audit.probe_session import user_session
@@ -398,11 +407,56 @@ def run_probes(
                 _quiet(),
                 _watch_exception_responses(),
                 not_traffic(),
+                _toolbar_hidden() as hidden,
             ):
-                return asyncio.run(main(opts))
+                results = asyncio.run(main(opts))
+                if hidden and notes is not None:
+                    notes.append(TOOLBAR_NOTE)
+                return results
         finally:
             if installed_here:
                 instruments.uninstall()
+
+
+@contextlib.contextmanager
+def _toolbar_hidden() -> Iterator[bool]:
+    """Answer django-debug-toolbar's "show the toolbar?" with no, for the probes' requests.
+
+    With DEBUG on and 127.0.0.1 in ``INTERNAL_IPS`` (a developer's settings) the toolbar
+    would run every panel around the view: its file scans on the event loop read as the
+    view's blocking calls (AA301 errors), its stack captures as the view's CPU. The answer
+    keeps the configured callback's nature, sync or async, so the hops are the chain's as
+    the chain audit counts them. Patched where the toolbar's middleware looks it up per
+    request (``show_toolbar_func_or_path``, in releases 6.0 to 8.0 at least).
+    """
+    from django.conf import settings
+
+    dt: Any = None
+    if TOOLBAR_MIDDLEWARE in settings.MIDDLEWARE:
+        try:
+            from debug_toolbar import middleware as dt
+
+            original = dt.show_toolbar_func_or_path
+            configured = original()
+        except Exception:  # not installed, another release, a broken callback path
+            dt = None
+    if dt is None:
+        yield False
+        return
+    from asgiref.sync import iscoroutinefunction
+
+    async def hidden_async(request: Any) -> bool:
+        return False
+
+    def hidden_sync(request: Any) -> bool:
+        return False
+
+    hidden = hidden_async if iscoroutinefunction(configured) else hidden_sync
+    dt.show_toolbar_func_or_path = lambda: hidden
+    try:
+        yield True
+    finally:
+        dt.show_toolbar_func_or_path = original
 
 
 def _is_django_log(record: logging.LogRecord) -> bool:

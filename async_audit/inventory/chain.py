@@ -67,6 +67,10 @@ _MIXIN_HOOKS = ("process_request", "process_response")
 # Hooks Django's handler calls, whatever the member's class.
 _HANDLER_HOOKS = ("process_view", "process_template_response", "process_exception")
 
+# django-debug-toolbar's middleware: dual-mode, but it asks its SHOW_TOOLBAR_CALLBACK on
+# every request, through an adapter when the callback's nature is not the middleware's.
+TOOLBAR_MIDDLEWARE = "debug_toolbar.middleware.DebugToolbarMiddleware"
+
 # Labels for the two ends of the chain in adapter records.
 TOP = "ASGIHandler"
 BOTTOM = "view dispatch"
@@ -206,6 +210,8 @@ def _hops(
     """Per-request hops of one member (not its adapter) and the conditional ones."""
     hops: dict[str, int] = {}
     conditional: dict[str, str] = {}
+    if entry.path == TOOLBAR_MIDDLEWARE:
+        _toolbar_hops(hops, conditional, server_async, member_async)
     if entry.kind == "mixin" and member_async:
         for hook in _MIXIN_HOOKS:
             # An async def hook is not a hop: sync_to_async refuses it (AA106).
@@ -226,6 +232,26 @@ def _hops(
             else:
                 conditional[hook] = "per TemplateResponse"
     return hops, conditional
+
+
+def _toolbar_hops(
+    hops: dict[str, int], conditional: dict[str, str], server_async: bool, member_async: bool
+) -> None:
+    """The toolbar's middleware wraps a sync callback in ``sync_to_async`` when it runs async,
+    an async one in ``async_to_sync`` when it runs sync (``get_show_toolbar``), on every
+    request; shown, its SQL panel's instrumentation is one more hop under ASGI."""
+    try:
+        from debug_toolbar.middleware import show_toolbar_func_or_path
+
+        callback_async = iscoroutinefunction(show_toolbar_func_or_path())
+    except Exception:  # another release, or a callback path that does not import
+        return
+    if callback_async != member_async:
+        hops["SHOW_TOOLBAR_CALLBACK"] = 1
+    if server_async:
+        conditional["toolbar panels"] = (
+            "when the toolbar is shown (its SQL panel's instrumentation)"
+        )
 
 
 def _identity(obj: object) -> object:

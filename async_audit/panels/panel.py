@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 
 from async_audit.findings import route_label
+from async_audit.inventory.chain import TOOLBAR_MIDDLEWARE
 from async_audit.panels.story import build_story, subtitle
 from async_audit.trace.owner import OwnedTrace, max_events_setting
 from async_audit.trace.stack import mark_boundary
@@ -30,7 +31,6 @@ __all__ = ["AsyncAuditPanel"]
 
 logger = logging.getLogger("async_audit")
 
-TOOLBAR_MIDDLEWARE = "debug_toolbar.middleware.DebugToolbarMiddleware"
 _chain: dict[str, Any] | None = None
 _chain_done = False
 
@@ -133,7 +133,10 @@ class AsyncAuditPanel(Panel):
             return super().process_request(request)
         owned = self._owned
         try:
-            response = super().process_request(request)
+            # The base class's body, called here: under WSGI a frame of it would stay on the
+            # stack between this boundary and the chain, and become the site of every hop the
+            # view makes (the async view's async_to_sync read as the toolbar's own hop).
+            response = self.get_response(request)
         except BaseException:
             owned.finish(500)
             raise

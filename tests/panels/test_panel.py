@@ -129,6 +129,19 @@ def test_under_wsgi_the_panel_says_what_the_request_would_cost_under_asgi(
     assert "would make" in panel.content
 
 
+def test_under_wsgi_an_async_views_own_hop_is_the_views_and_nothing_offers_to_convert_it(
+    toolbar_on: None,
+) -> None:
+    _, panel, _ = _toolbar_request("/async/", asgi=False)
+    hops = panel.get_stats()["hops"]
+    # WSGI runs the async view through async_to_sync: the view's hop, not the toolbar's
+    # (a toolbar frame on the stack had been taken for its call site).
+    assert (hops["seen"], hops["user_seen"], hops["toolbar_inside"]) == (1, 1, 0)
+    assert 'data-figure="hops">1<' in panel.content
+    assert "this request made 1 thread hop." in panel.content
+    assert "rewritten as an async view" not in panel.content
+
+
 def test_the_panel_shows_what_the_request_holds_today_and_as_async(
     toolbar_on: None, upstream: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -208,6 +208,7 @@ class Command(BaseCommand):
                     progress=self._progress(len(paths)),
                     user=options["probe_user"],
                     follow=options["follow"],
+                    notes=notes,
                 )
             except ProbeError as exc:
                 raise _usage(str(exc)) from exc

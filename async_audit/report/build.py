@@ -272,7 +272,8 @@ def build_report(
         "summary": {
             "findings": counts,
             "max_severity": max_severity(findings),
-            "fix_first": [f for f in findings if f["severity"] == "error"],
+            # Errors, and the stalls that make a route fix-first though only warnings.
+            "fix_first": [f for f in findings if f["severity"] == "error" or f["code"] == "AA302"],
             "convert_first": [
                 {
                     k: r.get(k)

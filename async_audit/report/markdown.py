@@ -48,13 +48,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Django {env.get('django', '?')}, Python {env.get('python', '?')}, "
         f"ASGI application `{env.get('asgi_application') or 'none'}`. "
         f"Evidence: static audit, {s['probes']} probe(s), {s['samples']} stored sample(s). "
-        f"**{c['error']} errors, {c['warning']} warnings, {c['info']} info.**",
+        f"**{_count(c['error'], 'error')}, {_count(c['warning'], 'warning')}, {c['info']} info.**",
         *(["", f"{health[0].upper()}{health[1:]}."] if (health := sampling_line(report)) else []),
         "",
         "### Fix first",
         "",
     ]
-    out += [_finding(f) for f in s["fix_first"]] or ["Nothing at error level."]
+    out += [_finding(f) for f in s["fix_first"]] or ["Nothing at error level, no stalled loop."]
     out += ["", "### Convert first (async candidates by p95 I/O time)", ""]
     if s["convert_first"]:
         out += _table(
@@ -62,6 +62,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             [[i + 1, f"`{route_label(r['route'])}`", f"`{r['view']}`", r["p95_io_ms"], r["p95_ms"], r["predicted_async_ms"]]
              for i, r in enumerate(s["convert_first"])],
         )  # fmt: skip
+    elif not s["probes"] and not s["samples"]:
+        out.append(
+            "No runtime evidence yet: run with `--probe PATH` (or `--probe-all`), or enable sampling."
+        )
     else:
         out.append("No async candidate on this evidence.")
     chain = report.get("chain") or {}
@@ -80,9 +84,9 @@ def render_markdown(report: dict[str, Any]) -> str:
              for m in report["middleware"]],
         )  # fmt: skip
     if report.get("routes"):
-        out += ["", "### Routes (medians)", ""]
+        out += ["", "### Routes (medians per request; blocking: the calls seen in all n)", ""]
         out += _table(
-            ["route", "view", "n", "p50 ms", "p95 ms", "I/O ms", "CPU ms", "hops", "hop ms", "blocking", "verdict"],
+            ["route", "view", "n", "p50 ms", "p95 ms", "I/O ms", "CPU ms", "hops", "hop ms", "blocking in n", "verdict"],
             [[f"`{route_label(r['route'])}`", f"`{r['view']}`", f"{r['samples']}{PARTIAL_MARK if r.get('partial_samples') else ''}", r["p50_ms"], r["p95_ms"], r["io_ms"], r["cpu_ms"],
               r["hops"], r["hop_ms"], r["blocking_calls"], r["verdict"]] for r in report["routes"]],
         )  # fmt: skip
@@ -114,3 +118,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     for note in report.get("notes", []):
         out += ["", f"> note: {note}"]
     return "\n".join(out) + "\n"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")

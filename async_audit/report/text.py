@@ -138,12 +138,16 @@ def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
         out.append(f"  {health}")
 
     fix = summary["fix_first"]
-    out += ["", p.heading(f"FIX FIRST ({len(fix)} error{'s' if len(fix) != 1 else ''})")]
+    stalls = sum(f["code"] == "AA302" for f in fix)
+    what = _count(len(fix) - stalls, "error") + (
+        f", {_count(stalls, 'loop stall')}" if stalls else ""
+    )
+    out += ["", p.heading(f"FIX FIRST ({what})")]
     if fix:
         for f in fix:
             out += _finding_lines(f, p)
     else:
-        out.append("  " + p.good("nothing at error level"))
+        out.append("  " + p.good("nothing at error level, no stalled loop"))
 
     conv = summary["convert_first"]
     out += ["", p.heading("CONVERT FIRST (async candidates, by p95 I/O time)")]
@@ -201,9 +205,12 @@ def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
 
     routes = report.get("routes", [])
     if routes:
-        out += ["", p.heading("ROUTES") + "  (medians; I/O and CPU per request)"]
+        out += [
+            "",
+            p.heading("ROUTES") + "  (medians per request; blocking: the calls seen in all n)",
+        ]
         out += _table(
-            ["route", "view", "n", "p50 ms", "p95 ms", "I/O ms", "CPU ms", "I/O %", "hops", "hop ms", "blocking", "verdict"],
+            ["route", "view", "n", "p50 ms", "p95 ms", "I/O ms", "CPU ms", "I/O %", "hops", "hop ms", "blocking in n", "verdict"],
             [
                 [route_label(r["route"]), _short(r["view"]),
                  f"{r['samples']}{PARTIAL_MARK if r.get('partial_samples') else ''}", _ms(r["p50_ms"]), _ms(r["p95_ms"]), _ms(r["io_ms"]),
@@ -238,7 +245,8 @@ def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
     out += [
         "",
         p.heading(
-            f"FINDINGS ({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info)"
+            f"FINDINGS ({_count(counts['error'], 'error')}, {_count(counts['warning'], 'warning')}, "
+            f"{counts['info']} info)"
         ),
     ]
     for f in findings:
@@ -246,3 +254,7 @@ def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
     for note in report.get("notes", []):
         out += ["", p.dim(f"note: {note}")]
     return "\n".join(out) + "\n"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")

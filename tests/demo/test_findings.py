@@ -59,6 +59,21 @@ def test_probe_finds_what_the_page_promises(probe_report: dict[str, Any], case: 
     assert set(case.expect) <= _codes_for(probe_report, case.view)
 
 
+def test_every_fix_first_route_is_explained_under_fix_first(probe_report: dict[str, Any]) -> None:
+    # A route judged fix-first for a stalled loop (AA302, a warning) had no line under the
+    # report's FIX FIRST, which listed errors only.
+    fix_routes = {f.get("route") for f in probe_report["summary"]["fix_first"]}
+    judged = {r["route"] for r in probe_report["routes"] if r["verdict"] == "fix-first"}
+    missing = judged - fix_routes
+    assert judged and not missing, [
+        (f["code"], f["severity"], f.get("route"), f.get("view"))
+        for f in probe_report["findings"]
+        if f.get("route") in missing
+        or f.get("view") in {r["view"] for r in probe_report["routes"] if r["route"] in missing}
+    ]
+    assert "mistakes/loop-stall/" in judged
+
+
 def test_the_async_view_done_right_has_no_view_finding(probe_report: dict[str, Any]) -> None:
     (case,) = [c for c in CASES if c.name == "async-done-right"]
     assert _codes_for(probe_report, case.view) == set()

@@ -46,6 +46,21 @@ def test_text_report_opens_with_what_to_fix_and_convert_first():
     assert "fanout/" in lines[convert + 3]
 
 
+def test_counts_read_as_english_and_markdown_asks_for_evidence_when_there_is_none():
+    import copy
+
+    one = copy.deepcopy(REPORT)
+    one["summary"]["findings"].update(error=1, warning=1)
+    assert "FINDINGS (1 error, 1 warning, " in render(one, "text")
+    assert "**1 error, 1 warning, " in render(one, "markdown")
+    html = render(one, "html")
+    assert ">1 error<" in html and ">1 warning<" in html
+    bare = copy.deepcopy(REPORT)
+    bare["summary"].update(convert_first=[], probes=0, samples=0)
+    md = render(bare, "markdown")
+    assert "No runtime evidence yet" in md and "No async candidate on this evidence" not in md
+
+
 def test_colour_only_when_a_palette_paints():
     plain = render(REPORT, "text")
     assert "\x1b[" not in plain

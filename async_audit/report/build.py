@@ -195,6 +195,17 @@ def build_report(
             f"{errors} stored sample(s) of error responses (4xx/5xx) or redirected GETs "
             f"not measured: checked for blocking calls and SynchronousOnlyOperation only"
         )
+    chain = static.get("chain") or {}
+    outside = int(chain.get("handler_hops") or 0) + sum(
+        1 for a in chain.get("adapters") or () if a.get("outer") == "ASGIHandler"
+    )
+    if outside and (samples or (stored is not None and stored.total)):
+        # The sampling middleware runs inside Django's ASGI handler: the handler's own hops
+        # (request_started, closing the response) happen before and after its trace.
+        notes.append(
+            f"hops from samples leave out the {outside} per request of Django's ASGI handler, "
+            f"outside the sampling middleware (probes and the chain audit count them)"
+        )
     logins = sum(p.login_redirect for p in probes)
     if logins:
         notes.append(

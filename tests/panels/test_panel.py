@@ -142,6 +142,18 @@ def test_under_wsgi_an_async_views_own_hop_is_the_views_and_nothing_offers_to_co
     assert "rewritten as an async view" not in panel.content
 
 
+@pytest.mark.parametrize("asgi", [True, False], ids=["asgi", "wsgi"])
+def test_the_split_of_the_wall_time_adds_up_to_the_wall_time(toolbar_on: None, asgi: bool) -> None:
+    # A sync view's hop overhead (partly CPU) shown as a part beside the CPU had made the
+    # split read "cpu 70%, hop 82%".
+    _, panel, _ = _toolbar_request("/pairs/db/sync/", asgi=asgi)
+    stats = panel.get_stats()
+    parts = {s["key"]: s["ms"] for s in stats["segments"]}
+    assert "hop" not in parts and "cpu" in parts
+    assert sum(parts.values()) == pytest.approx(stats["wall_ms"], abs=0.1 * len(parts) + 0.05)
+    assert sum(s["pct"] for s in stats["segments"]) <= 100.5
+
+
 def test_the_panel_shows_what_the_request_holds_today_and_as_async(
     toolbar_on: None, upstream: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,11 +127,26 @@ def frame_site(frame: FrameType) -> Frame:
     key = (id(code), frame.f_lasti)
     site = _sites.get(key)
     if site is None:
-        site = (code.co_filename, frame.f_lineno, code.co_name)
+        line = frame.f_lineno
+        if line is None:  # an instruction without a line (a loop's jump back, sampled)
+            line = _line_before(code, frame.f_lasti)
+        site = (code.co_filename, line, code.co_name)
         if len(_sites) < _SITES_MAX:
             _keep(code)
             _sites[key] = site
     return site
+
+
+def _line_before(code: CodeType, offset: int) -> int:
+    """The line of the last instruction with one at or before ``offset`` (a byte offset,
+    as ``f_lasti`` gives it), else the function's first line."""
+    best = code.co_firstlineno
+    for start, _end, line in code.co_lines():
+        if start > offset:
+            break
+        if line is not None:
+            best = line
+    return best
 
 
 # Frames whose caller may change between resumptions: never memoized.

@@ -129,3 +129,25 @@ def test_a_method_is_named_by_its_own_class_after_its_base_was_named():
     assert hops.target_name(Base.build).endswith("<locals>.Base.build")
     # A classmethod keeps its qualified name, as before names were remembered.
     assert hops.target_name(Child.build).endswith("<locals>.Base.build")
+
+
+def _counting() -> int:
+    total = 0
+    for i in range(3):
+        total += i
+    return total
+
+
+def test_a_frame_sampled_on_an_instruction_without_a_line_gets_the_line_before_it():
+    # A stall sampled at a loop's jump back has f_lineno None: the site read "work.py:None".
+    from types import SimpleNamespace
+
+    from async_audit.trace.stack import frame_site
+
+    code = _counting.__code__
+    body = {line for _, _, line in code.co_lines() if line is not None}
+    last = max(start for start, _, _ in code.co_lines())
+    fake = SimpleNamespace(f_code=code, f_lasti=last, f_lineno=None)
+    filename, line, name = frame_site(fake)  # type: ignore[arg-type]
+    assert (filename, name) == (code.co_filename, "_counting")
+    assert isinstance(line, int) and line in body

@@ -280,11 +280,15 @@ def build_story(
     # A split of the wall time: I/O by kind, CPU, and the rest (hand-offs between threads,
     # queue waits, time the threads were not scheduled). Hop overhead is not a part of its
     # own: it is partly CPU (the hand-off's) and partly the rest, so adding it counted
-    # time twice (a sync view read "cpu 70%, hop 82%").
-    other = b.wall_ms - sum(b.io_by_kind.values()) - b.cpu_ms
+    # time twice (a sync view read "cpu 70%, hop 82%"). CPU spent inside an I/O call's
+    # window (a driver's, the toolbar's SQL stack capture) is already in that call's time:
+    # the split's CPU is what lies outside the I/O.
+    io_sum = sum(b.io_by_kind.values())
+    cpu_part = min(b.cpu_ms, max(0.0, b.wall_ms - io_sum))
+    other = b.wall_ms - io_sum - cpu_part
     segments = [
         {"key": k, "ms": round(v, 1), "pct": round(v / b.wall_ms * 100, 1) if b.wall_ms else 0}
-        for k, v in (*b.io_by_kind.items(), ("cpu", b.cpu_ms), ("other", other))
+        for k, v in (*b.io_by_kind.items(), ("cpu", cpu_part), ("other", other))
         if v > 0
     ]
     lanes = _lanes(trace, toolbar_ids)

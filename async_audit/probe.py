@@ -10,9 +10,9 @@ site (never its message: messages may hold user data).
 
 A probe sends a ``Host`` the project accepts (``probe_host``) and, with ``probe_user``, the
 session cookie of that user. django-debug-toolbar, when installed, is kept hidden: its
-panels' work (file scans, stack captures, rendering) is not the view's. A response the view did not make (a redirect to the login
-page, a 404 from the resolver, a 500) is reported as not measured, with the reason, and
-never judged as the view's work.
+panels' work (file scans, stack captures, rendering) is not the view's. A response the view
+did not make (a redirect to the login page, a 404 from the resolver, a 500) is reported as
+not measured, with the reason, and never judged as the view's work.
 """
 
 from __future__ import annotations

@@ -234,6 +234,12 @@ def _hops(
     return hops, conditional
 
 
+def top_adapter_hops(chain: dict[str, Any]) -> int:
+    """From ``ChainReport.to_dict()``: the ASGI handler's adapter hop into a sync chain top,
+    made before any middleware sees the request (as the handler's own hops are)."""
+    return sum(1 for a in chain.get("adapters") or () if a.get("outer") == TOP)
+
+
 def _toolbar_hops(
     hops: dict[str, int], conditional: dict[str, str], server_async: bool, member_async: bool
 ) -> None:

@@ -19,7 +19,6 @@ from debug_toolbar.panels import Panel
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 from django.template.loader import render_to_string
-from django.utils.module_loading import import_string
 
 from async_audit.findings import route_label
 from async_audit.inventory.chain import TOOLBAR_MIDDLEWARE
@@ -56,16 +55,11 @@ def _toolbar_hops_outside(panel: Panel, chain: dict[str, Any] | None) -> list[di
     ``sync_to_async``, and so does the SQL panel's ``enable_instrumentation``.
     """
     members = (chain or {}).get("members") or []
-    mode = next((m["mode_under_asgi"] for m in members if m["path"] == TOOLBAR_MIDDLEWARE), None)
-    if mode != "async":
+    member = next((m for m in members if m["path"] == TOOLBAR_MIDDLEWARE), None)
+    if member is None or member["mode_under_asgi"] != "async":
         return []
-    from asgiref.sync import iscoroutinefunction
-    from debug_toolbar import settings as dt_settings
-
     out: list[dict[str, Any]] = []
-    callback = dt_settings.get_config()["SHOW_TOOLBAR_CALLBACK"]
-    func = import_string(callback) if isinstance(callback, str) else callback
-    if not iscoroutinefunction(func):
+    if (member.get("hop_sources") or {}).get("SHOW_TOOLBAR_CALLBACK"):  # the chain audit's count
         out.append({"what": "sync SHOW_TOOLBAR_CALLBACK in sync_to_async", "hops": 1})
     for other in panel.toolbar.enabled_panels:
         if hasattr(other, "aenable_instrumentation") and type(other).__module__.startswith(

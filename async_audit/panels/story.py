@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from async_audit.findings import display_path
+from async_audit.inventory.chain import top_adapter_hops
 from async_audit.verdicts import Thresholds, facts, judge_route
 from async_audit.verdicts.capacity import request_capacity
 
@@ -219,7 +220,7 @@ def build_story(
     above_hops = sum(int(m.get("hops_per_request") or 0) for m in above)
     handler_hops = int((chain or {}).get("handler_hops") or 0)
     # A sync chain top: the ASGI handler's own adapter hop into it, outside the window too.
-    top_hop = sum(1 for a in (chain or {}).get("adapters") or () if a.get("outer") == "ASGIHandler")
+    top_hop = top_adapter_hops(chain or {})
     outside_user = above_hops + handler_hops + top_hop if server == "asgi" else 0
     user = _user_trace(trace, outside_user)
     verdict = judge_route([user], thresholds)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from async_audit.findings import SEVERITIES
+from async_audit.inventory.chain import top_adapter_hops
 from async_audit.probe import ProbeResult
 from async_audit.verdicts import (
     RequestFacts,
@@ -196,9 +197,7 @@ def build_report(
             f"not measured: checked for blocking calls and SynchronousOnlyOperation only"
         )
     chain = static.get("chain") or {}
-    outside = int(chain.get("handler_hops") or 0) + sum(
-        1 for a in chain.get("adapters") or () if a.get("outer") == "ASGIHandler"
-    )
+    outside = int(chain.get("handler_hops") or 0) + top_adapter_hops(chain)
     if outside and (samples or (stored is not None and stored.total)):
         # The sampling middleware runs inside Django's ASGI handler: the handler's own hops
         # (request_started, closing the response) happen before and after its trace.

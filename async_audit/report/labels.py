@@ -6,9 +6,21 @@ from typing import Any
 
 from async_audit.findings import route_label
 
-__all__ = ["PARTIAL_MARK", "partial_footnote", "probe_note", "probe_path", "route_label"]
+__all__ = [
+    "PARTIAL_MARK",
+    "count_of",
+    "partial_footnote",
+    "probe_note",
+    "probe_path",
+    "route_label",
+]
 
 PARTIAL_MARK = "*"
+
+
+def count_of(n: int, word: str) -> str:
+    """``1 error``, ``2 errors``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def probe_path(q: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from async_audit.report.labels import (
     PARTIAL_MARK,
+    count_of,
     partial_footnote,
     probe_note,
     probe_path,
@@ -48,7 +49,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Django {env.get('django', '?')}, Python {env.get('python', '?')}, "
         f"ASGI application `{env.get('asgi_application') or 'none'}`. "
         f"Evidence: static audit, {s['probes']} probe(s), {s['samples']} stored sample(s). "
-        f"**{_count(c['error'], 'error')}, {_count(c['warning'], 'warning')}, {c['info']} info.**",
+        f"**{count_of(c['error'], 'error')}, {count_of(c['warning'], 'warning')}, {c['info']} info.**",
         *(["", f"{health[0].upper()}{health[1:]}."] if (health := sampling_line(report)) else []),
         "",
         "### Fix first",
@@ -118,7 +119,3 @@ def render_markdown(report: dict[str, Any]) -> str:
     for note in report.get("notes", []):
         out += ["", f"> note: {note}"]
     return "\n".join(out) + "\n"
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")

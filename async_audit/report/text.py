@@ -13,6 +13,7 @@ from typing import Any
 
 from async_audit.report.labels import (
     PARTIAL_MARK,
+    count_of,
     partial_footnote,
     probe_note,
     probe_path,
@@ -139,8 +140,8 @@ def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
 
     fix = summary["fix_first"]
     stalls = sum(f["code"] == "AA302" for f in fix)
-    what = _count(len(fix) - stalls, "error") + (
-        f", {_count(stalls, 'loop stall')}" if stalls else ""
+    what = count_of(len(fix) - stalls, "error") + (
+        f", {count_of(stalls, 'loop stall')}" if stalls else ""
     )
     out += ["", p.heading(f"FIX FIRST ({what})")]
     if fix:
@@ -245,7 +246,7 @@ def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
     out += [
         "",
         p.heading(
-            f"FINDINGS ({_count(counts['error'], 'error')}, {_count(counts['warning'], 'warning')}, "
+            f"FINDINGS ({count_of(counts['error'], 'error')}, {count_of(counts['warning'], 'warning')}, "
             f"{counts['info']} info)"
         ),
     ]
@@ -254,7 +255,3 @@ def render_text(report: dict[str, Any], palette: Palette | None = None) -> str:
     for note in report.get("notes", []):
         out += ["", p.dim(f"note: {note}")]
     return "\n".join(out) + "\n"
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")

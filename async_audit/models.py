@@ -1,8 +1,10 @@
 """Stored samples: compact, privacy-safe traces of real requests, in the project's database.
 
-A row holds one request's trace in its exported form (``Trace.to_dict()``: SQL reduced to
-fingerprints, no query strings, headers, bodies, cookies or parameters). The sampling
-middleware writes them; ``manage.py async_audit`` reads and aggregates them.
+A row holds one request's trace in its stored form (since schema 3 the compact one of
+``trace/compact.py``, before it ``Trace.to_dict()``; SQL reduced to fingerprints, no query
+strings, headers, bodies, cookies or parameters). The sampling middleware writes them;
+``manage.py async_audit`` reads and aggregates them (``storage.parse_sample`` gives every
+schema in the one dict form).
 """
 
 from __future__ import annotations

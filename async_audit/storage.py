@@ -16,9 +16,11 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.db import connections
 
+from async_audit.trace.compact import CompactError, expand, is_compact
 from async_audit.trace.validate import validate_trace
 
 __all__ = [
+    "as_trace",
     "is_trace",
     "parse_sample",
     "sample_table_notes",
@@ -31,6 +33,18 @@ __all__ = [
 def is_trace(data: Any) -> bool:
     """Whether ``data`` is a trace every reader can use (see ``validate_trace``)."""
     return validate_trace(data) is None
+
+
+def as_trace(data: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """Decoded stored JSON to ``(trace, None)`` in the dict form every reader reads (a row
+    of schema 3 expanded), or ``(None, reason)``."""
+    if is_compact(data):
+        try:
+            data = expand(data)
+        except CompactError as exc:
+            return None, f"not a compact trace ({exc})"
+    error = validate_trace(data)
+    return (None, error) if error is not None else (data, None)
 
 
 def _no_constant(name: str) -> Any:
@@ -60,8 +74,7 @@ def parse_sample(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
         data = strict_json(raw)
     except ValueError as exc:  # also huge integers past Python's digit limit
         return None, f"not strict JSON ({str(exc).splitlines()[0][:60]})"
-    error = validate_trace(data)
-    return (None, error) if error is not None else (data, None)
+    return as_trace(data)
 
 
 def sample_table_notes(alias: str) -> list[str] | None:

@@ -99,7 +99,7 @@ def read_file(
     With ``on_trace`` each sample is handed to it as it is read and the list stays empty.
     Raises ``OSError`` when the file cannot be read (the command turns it into exit 2).
     """
-    from async_audit.storage import is_trace, strict_json
+    from async_audit.storage import as_trace, strict_json
 
     cutoff = None if since is None else time.time() - since.total_seconds()
     samples: list[dict[str, Any]] = []
@@ -117,7 +117,8 @@ def read_file(
             # Absolute counts: a process's last line is its total.
             counters[(data.get("host"), data.get("pid"), data.get("boot"))] = data
             continue
-        if not is_trace(data):
+        data, _ = as_trace(data)
+        if data is None:
             skipped += 1
             continue
         if cutoff is not None and (data.get("started_at") or 0) < cutoff:

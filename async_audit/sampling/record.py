@@ -1,9 +1,11 @@
 """From a finished trace to what is stored: compact, privacy-safe, and self-describing.
 
-The export is ``Trace.to_dict(private=False)`` (SQL fingerprints, no exception messages),
-then scrubbed further for storage: the label (it holds the raw path) becomes ``"METHOD
-route"``, outbound calls keep their host and lose their path. Query strings, bodies,
-headers and cookies never enter a trace in the first place.
+Since schema 3 the record is ``compact_trace`` (events as positional lists of integer
+microseconds, see ``trace/compact.py``): SQL fingerprints, no exception messages, outbound
+calls with their host and without their path, and the label (it held the raw path) is
+``"METHOD route"``. Query strings, bodies, headers and cookies never enter a trace in the
+first place. Readers see every stored row through ``storage.parse_sample``, which expands
+schema 3 into the dict form schema 2 stored.
 
 ``row_fields(record)`` is the one place that turns a record into ``Sample`` columns: a column
 computed at write time is added there (and in the model), nowhere else. Since schema 2 it
@@ -18,30 +20,21 @@ import socket
 from datetime import datetime, timezone
 from typing import Any
 
+from async_audit.trace.compact import COMPACT_SCHEMA, compact_trace, expand, is_compact
 from async_audit.trace.core import Trace
 
 __all__ = ["HOST", "SCHEMA", "make_record", "row_fields", "sample_columns"]
 
-# 1: the trace only. 2: plus the figure columns (``sample_columns``).
-SCHEMA = 2
+# 1: the trace only. 2: plus the figure columns (``sample_columns``). 3: the compact trace.
+SCHEMA = COMPACT_SCHEMA
 HOST = socket.gethostname()[:255]
 
 
 def make_record(trace: Trace, method: str, rate: float, forced: bool) -> dict[str, Any]:
     """The JSON-safe sample of one request (runs in the writer thread, off the request)."""
-    d = trace.to_dict(private=False)
+    d = compact_trace(trace)
     d["label"] = f"{method} {d['route']}"
-    for e in d["events"]:
-        if e["kind"] == "http":
-            e["path"] = ""  # host only: a path can carry ids and tokens
-    d.update(
-        method=method,
-        host=HOST,
-        pid=os.getpid(),
-        sample_rate=rate,
-        forced=forced,
-        schema=SCHEMA,
-    )
+    d.update(method=method, host=HOST, pid=os.getpid(), sample_rate=rate, forced=forced)
     return d
 
 
@@ -67,6 +60,9 @@ def row_fields(record: dict[str, Any]) -> dict[str, Any]:
     """``Sample`` column values for a record (``schema`` 2: with ``sample_columns``)."""
     from async_audit.verdicts import route_key
 
+    stored = record
+    if is_compact(record):
+        record = expand(record)
     columns = sample_columns(record)
     del columns["wall_ms"]  # the record's own wall_ms is the column already
     return {
@@ -79,7 +75,7 @@ def row_fields(record: dict[str, Any]) -> dict[str, Any]:
         "status": record["status"],
         "wall_ms": record["wall_ms"],
         "schema": record["schema"],
-        "data": record,
+        "data": stored,
         "host": record["host"],
         "pid": record["pid"],
         "sample_rate": record["sample_rate"],

@@ -73,7 +73,10 @@ def _is_view_hop(hop: dict[str, Any], view: str | None) -> bool:
 
 
 def _within(inner: dict[str, Any], outer: dict[str, Any]) -> bool:
-    return bool(outer["start_ms"] <= inner["start_ms"] and inner["end_ms"] <= outer["end_ms"])
+    # An event that never ended (the response went out first) is judged by its start.
+    inner_end = inner["end_ms"] if inner["end_ms"] is not None else inner["start_ms"]
+    outer_end = outer["end_ms"] if outer["end_ms"] is not None else math.inf
+    return bool(outer["start_ms"] <= inner["start_ms"] and inner_end <= outer_end)
 
 
 def _run_window(hop: dict[str, Any]) -> tuple[float, float]:

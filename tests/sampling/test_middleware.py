@@ -11,6 +11,7 @@ from django.test import Client, override_settings
 from async_audit.asgi_client import asgi_request
 from async_audit.inventory.chain import analyse_chain
 from async_audit.sampling import writer
+from async_audit.storage import as_trace
 from async_audit.trace.asgi import TracedASGIApp
 from tests.settings import MIDDLEWARE
 
@@ -50,8 +51,15 @@ def _lines(tmp_path) -> list[dict]:
 
 
 def _samples(tmp_path) -> list[dict]:
+    """The stored samples as the report reads them (a row of schema 3 expanded)."""
     writer.current_writer().flush()
-    return [d for d in _lines(tmp_path) if d.get("kind") != "sampling_counters"]
+    out = []
+    for d in _lines(tmp_path):
+        if d.get("kind") != "sampling_counters":
+            trace, error = as_trace(d)
+            assert error is None, error
+            out.append(trace)
+    return out
 
 
 def _direct_hops(path: str) -> int:

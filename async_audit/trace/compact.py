@@ -1,0 +1,318 @@
+"""The stored form of a sample (schema 3): events as positional lists of integers.
+
+Encoding a trace's dict form to JSON cost more than recording the request: 2 of every 3
+instructions of an export went to writing floats (``repr`` of a double runs the shortest
+round-trip search), and the rest to dicts whose keys repeat in every event. Here a time is
+an integer number of microseconds since the trace began (what ``_ms`` keeps of it anyway),
+an event is a list whose fields are in the order of ``FIELDS``, and what can be derived
+(ends, overheads, the summary) is derived when the row is read, by ``expand``.
+
+``expand(data)`` gives back exactly the shape ``make_record`` wrote in schema 2 (the
+``trace_to_dict`` form, for storage): every reader (verdicts, figures, validation) reads
+that shape and nothing else. Derived figures may differ from schema 2's by a microsecond
+(a difference of two rounded times instead of a rounded difference).
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any
+
+from async_audit.trace.core import Trace
+from async_audit.trace.events import (
+    BlockingCall,
+    CacheCall,
+    Hop,
+    HttpCall,
+    LoopLag,
+    Query,
+    RaisedException,
+    ViewCall,
+)
+from async_audit.trace.sql import fingerprint
+
+__all__ = ["COMPACT_SCHEMA", "FIELDS", "CompactError", "compact_trace", "expand", "is_compact"]
+
+COMPACT_SCHEMA = 3
+
+# After [kind, start_us, duration_us, thread, on_loop] (duration None: it never ended).
+FIELDS: dict[str, tuple[str, ...]] = {
+    "hop": (
+        "direction", "target", "thread_sensitive", "site",
+        "queue_wait_us", "run_us", "cpu_us", "run_thread", "nested", "error",
+    ),
+    "query": ("alias", "vendor", "fingerprint", "many", "error"),
+    "http": ("client", "method", "host", "port", "status", "error"),
+    "view": ("name", "is_async"),
+    "cache": ("backend", "alias", "op", "hit", "error"),
+    "blocking": ("call", "category", "site", "stack"),
+    "loop_lag": ("site", "stack", "cpu_us", "queued_us"),
+    "exception": ("type", "site", "stack"),
+}  # fmt: skip
+
+
+class CompactError(ValueError):
+    """A stored row of schema 3 whose events are not what ``compact_trace`` writes."""
+
+
+def is_compact(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("schema") == COMPACT_SCHEMA and "ev" in data
+
+
+# -- writing (the sampling writer's thread, once per stored sample) -------------------------
+
+_by_start = attrgetter("start")
+
+
+def _site(site: Any) -> list[Any] | None:
+    return list(site) if site else None
+
+
+_KNOWN = (Hop, Query, HttpCall, ViewCall, CacheCall, BlockingCall, LoopLag, RaisedException)
+
+
+def _base_of(cls: type) -> type:
+    """A subclass of a known kind is stored as that kind (as ``trace_to_dict`` exports it)."""
+    return next((k for k in _KNOWN if issubclass(cls, k)), cls)
+
+
+def compact_trace(trace: Trace) -> dict[str, Any]:
+    """The trace in schema 3, without the sample's own fields (``make_record`` adds them).
+
+    Only what may be stored: SQL as its fingerprint, exception types without messages,
+    outbound calls without their path.
+    """
+    t0 = trace.t0
+    ev: list[list[Any]] = []
+    append = ev.append
+    # One loop and one type test per event; every field is read once.
+    e: Any  # narrowed by its class below, not by isinstance (cheaper)
+    for e in sorted(trace.events, key=_by_start):
+        cls = type(e)
+        if cls not in _KNOWN:
+            cls = _base_of(cls)
+        start = e.start
+        end = e.end
+        head = round((start - t0) * 1e6)
+        dur = None if end is None else (round((end - start) * 1e6) if end > start else 0)
+        if cls is Hop:
+            run_start, run_end, cpu, site = e.run_start, e.run_end, e.cpu, e.site
+            append(
+                [
+                    "hop", head, dur, e.thread, e.on_loop, e.direction, e.target,
+                    e.thread_sensitive, list(site) if site else None,
+                    None if run_start is None
+                    else (round((run_start - start) * 1e6) if run_start > start else 0),
+                    None if run_start is None or run_end is None
+                    else round((run_end - run_start) * 1e6),
+                    None if cpu is None else round(cpu * 1e6),
+                    e.run_thread, e.nested, e.error,
+                ]
+            )  # fmt: skip
+        elif cls is Query:
+            append(
+                ["query", head, dur, e.thread, e.on_loop, e.alias, e.vendor, fingerprint(e.sql),
+                 e.many, e.error]
+            )  # fmt: skip
+        elif cls is HttpCall:
+            append(
+                ["http", head, dur, e.thread, e.on_loop, e.client, e.method, e.host, e.port,
+                 e.status, e.error]
+            )  # fmt: skip
+        elif cls is ViewCall:
+            append(["view", head, dur, e.thread, e.on_loop, e.name, e.is_async])
+        elif cls is CacheCall:
+            append(
+                ["cache", head, dur, e.thread, e.on_loop, e.backend, e.alias, e.op, e.hit,
+                 e.error]
+            )  # fmt: skip
+        elif cls is BlockingCall:
+            append(
+                ["blocking", head, dur, e.thread, e.on_loop, e.call, e.category, _site(e.site),
+                 [list(f) for f in e.stack]]
+            )  # fmt: skip
+        elif cls is LoopLag:
+            append(
+                ["loop_lag", head, dur, e.thread, e.on_loop, _site(e.site),
+                 [list(f) for f in e.stack], None if e.cpu is None else round(e.cpu * 1e6),
+                 None if e.queued is None else round(e.queued * 1e6)]
+            )  # fmt: skip
+        elif cls is RaisedException:
+            append(
+                ["exception", head, dur, e.thread, e.on_loop, e.type_name, _site(e.site),
+                 [list(f) for f in e.stack]]
+            )  # fmt: skip
+        else:  # a subclass, or a kind this module does not know: its common fields
+            append([e.kind, head, dur, e.thread, e.on_loop])
+    owner_cpu = trace.owner_cpu
+    return {
+        "schema": COMPACT_SCHEMA,
+        "id": trace.id,
+        "started_at": trace.started_at,
+        "wall_us": round(trace.wall * 1e6),
+        "cpu_us": round(trace.cpu * 1e6),
+        "owner_cpu_us": None if owner_cpu is None else round(owner_cpu * 1e6),
+        "shared_thread": trace.shared_thread,
+        "route": trace.route,
+        "view": trace.view,
+        "view_is_async": trace.view_is_async,
+        "status": trace.status,
+        "tags": dict(trace.tags),
+        "dropped_events": trace.dropped,
+        "instrument_errors": trace.errors,
+        "ev": ev,
+    }
+
+
+# -- reading (only the rows whose traces the report reads) ----------------------------------
+
+
+def _ms(us: Any) -> float | None:
+    return None if us is None else us / 1000.0
+
+
+def _stack(frames: Any) -> list[Any]:
+    if not isinstance(frames, list):
+        raise CompactError("a stack is not a list")
+    return list(frames)
+
+
+def _event(row: Any) -> dict[str, Any]:
+    if not isinstance(row, list) or len(row) < 5 or not isinstance(row[0], str):
+        raise CompactError("an event is not [kind, start, duration, thread, on_loop, ...]")
+    kind, start, dur, thread, on_loop = row[:5]
+    if not isinstance(start, int) or not (dur is None or isinstance(dur, int)):
+        raise CompactError("an event's start or duration is not an integer")
+    names = FIELDS.get(kind)
+    if names is not None and len(row) != 5 + len(names):
+        raise CompactError(f"a {kind} event has {len(row)} fields, not {5 + len(names)}")
+    d: dict[str, Any] = {
+        "kind": kind,
+        "start_ms": start / 1000.0,
+        "end_ms": None if dur is None else (start + dur) / 1000.0,
+        "duration_ms": 0.0 if dur is None else dur / 1000.0,
+        "thread": thread,
+        "on_loop": on_loop,
+    }
+    if names is None:
+        return d
+    f = dict(zip(names, row[5:], strict=True))
+    if kind == "hop":
+        wait, run = f["queue_wait_us"], f["run_us"]
+        duration = dur or 0
+        if run is None:
+            overhead = duration if f["direction"] == "sync_to_async" else 0
+        else:
+            overhead = max(0, duration - run)
+        d.update(
+            direction=f["direction"],
+            target=f["target"],
+            thread_sensitive=f["thread_sensitive"],
+            site=f["site"],
+            queue_wait_ms=_ms(wait),
+            run_ms=_ms(run),
+            cpu_ms=_ms(f["cpu_us"]),
+            overhead_ms=overhead / 1000.0,
+            run_thread=f["run_thread"],
+            nested=f["nested"],
+            error=f["error"],
+        )
+    elif kind == "http":
+        d.update(f)
+        d["path"] = ""  # never stored: a path can carry ids and tokens
+    elif kind == "blocking" or kind == "exception":
+        f["stack"] = _stack(f["stack"])
+        d.update(f)
+    elif kind == "loop_lag":
+        d.update(
+            cpu_ms=_ms(f["cpu_us"]),
+            queued_ms=_ms(f["queued_us"]),
+            site=f["site"],
+            stack=_stack(f["stack"]),
+        )
+    else:
+        d.update(f)
+    return d
+
+
+def _summary(events: list[dict[str, Any]], dropped: Any, errors: Any) -> dict[str, Any]:
+    """``Trace.summary()`` from the expanded events (sums in microseconds, as stored)."""
+    hops = queries = http = cache = blocking = lags = 0
+    overhead = total = waits = wait_max = db = http_t = cache_t = blocking_t = 0.0
+    exceptions: list[str] = []
+    for e in events:
+        kind = e["kind"]
+        if kind == "hop":
+            hops += 1
+            overhead += e["overhead_ms"]
+            if not e["nested"]:
+                total += e["duration_ms"]
+            wait = e["queue_wait_ms"]
+            if wait is not None:
+                waits += wait
+                wait_max = max(wait_max, wait)
+        elif kind == "query":
+            queries += 1
+            db += e["duration_ms"]
+        elif kind == "http":
+            http += 1
+            http_t += e["duration_ms"]
+        elif kind == "cache":
+            cache += 1
+            cache_t += e["duration_ms"]
+        elif kind == "blocking":
+            blocking += 1
+            blocking_t += e["duration_ms"]
+        elif kind == "loop_lag":
+            lags += 1
+        elif kind == "exception":
+            exceptions.append(e["type"])
+    r = round
+    return {
+        "hops": hops,
+        "hop_ms": r(overhead, 3),
+        "hop_total_ms": r(total, 3),
+        "hop_queue_wait_ms": r(waits, 3),
+        "hop_queue_wait_max_ms": r(wait_max, 3),
+        "queries": queries,
+        "db_ms": r(db, 3),
+        "http_calls": http,
+        "http_ms": r(http_t, 3),
+        "cache_calls": cache,
+        "cache_ms": r(cache_t, 3),
+        "blocking_calls": blocking,
+        "blocking_ms": r(blocking_t, 3),
+        "loop_lags": lags,
+        "exceptions": exceptions,
+        "dropped_events": dropped,
+        "instrument_errors": errors,
+    }
+
+
+def expand(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema 3 row in the shape schema 2 stored (``trace_to_dict`` plus the sample's
+    fields). Raises ``CompactError`` on a row this module did not write."""
+    rows = data.get("ev")
+    if not isinstance(rows, list):
+        raise CompactError("'ev' is not a list of events")
+    for key in ("wall_us", "cpu_us"):
+        if not isinstance(data.get(key), int) or isinstance(data.get(key), bool):
+            raise CompactError(f"{key!r} is not an integer")
+    try:
+        events = [_event(row) for row in rows]
+    except (TypeError, KeyError) as exc:
+        raise CompactError(f"an event does not read: {exc}") from None
+    out = {k: v for k, v in data.items() if k not in _COMPACT_ONLY}
+    out.update(
+        wall_ms=data["wall_us"] / 1000.0,
+        cpu_ms=data["cpu_us"] / 1000.0,
+        owner_cpu_ms=_ms(data.get("owner_cpu_us")),
+        summary=_summary(events, data.get("dropped_events", 0), data.get("instrument_errors", 0)),
+        events=events,
+    )
+    return out
+
+
+_COMPACT_ONLY = frozenset(
+    {"ev", "wall_us", "cpu_us", "owner_cpu_us", "dropped_events", "instrument_errors"}
+)

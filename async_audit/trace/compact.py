@@ -4,8 +4,10 @@ Encoding a trace's dict form to JSON cost more than recording the request: 2 of 
 instructions of an export went to writing floats (``repr`` of a double runs the shortest
 round-trip search), and the rest to dicts whose keys repeat in every event. Here a time is
 an integer number of microseconds since the trace began (what ``_ms`` keeps of it anyway),
-an event is a list whose fields are in the order of ``FIELDS``, and what can be derived
-(ends, overheads, the summary) is derived when the row is read, by ``expand``.
+an event is a list whose fields are in the order of ``FIELDS``, a thread is an index into
+the row's ``threads`` and a call site (and a stack's frames) an index into its ``sites``,
+and what can be derived (ends, overheads, the summary) is derived when the row is read,
+by ``expand``.
 
 ``expand(data)`` gives back exactly the shape ``make_record`` wrote in schema 2 (the
 ``trace_to_dict`` form, for storage): every reader (verdicts, figures, validation) reads
@@ -64,10 +66,6 @@ def is_compact(data: Any) -> bool:
 _by_start = attrgetter("start")
 
 
-def _site(site: Any) -> list[Any] | None:
-    return list(site) if site else None
-
-
 _KNOWN = (Hop, Query, HttpCall, ViewCall, CacheCall, BlockingCall, LoopLag, RaisedException)
 
 
@@ -85,65 +83,104 @@ def compact_trace(trace: Trace) -> dict[str, Any]:
     t0 = trace.t0
     ev: list[list[Any]] = []
     append = ev.append
+    # Each (file, line, function) once per row: a request's hops come from a few lines of
+    # Django's (a path of 80 characters, escaped again at every use, was a fifth of the
+    # encoder's work).
+    # Keyed by identity: sites are remembered tuples (``stack.frame_site``), so a line's
+    # site is one object, and every event holds its own alive while this runs.
+    sites: list[list[Any]] = []
+    site_of: dict[int, int] = {}
+    threads: list[int] = []
+    thread_of: dict[int, int] = {}
+
+    def site_index(site: Any) -> int | None:
+        if not site:
+            return None
+        i = site_of.get(id(site))
+        if i is None:
+            i = site_of[id(site)] = len(sites)
+            sites.append(list(site))
+        return i
+
     # One loop and one type test per event; every field is read once.
     e: Any  # narrowed by its class below, not by isinstance (cheaper)
     for e in sorted(trace.events, key=_by_start):
         cls = type(e)
         if cls not in _KNOWN:
             cls = _base_of(cls)
+        thread = e.thread  # an index into ``threads``: an id has 15 digits to write
+        ti = thread_of.get(thread)
+        if ti is None:
+            ti = thread_of[thread] = len(threads)
+            threads.append(thread)
         start = e.start
         end = e.end
         head = round((start - t0) * 1e6)
         dur = None if end is None else (round((end - start) * 1e6) if end > start else 0)
         if cls is Hop:
             run_start, run_end, cpu, site = e.run_start, e.run_end, e.cpu, e.site
+            if site:  # site_index, inline: every hop has one
+                si = site_of.get(id(site))
+                if si is None:
+                    si = site_of[id(site)] = len(sites)
+                    sites.append(list(site))
+            else:
+                si = None
+            run_thread = e.run_thread
+            if run_thread is not None:
+                rti = thread_of.get(run_thread)
+                if rti is None:
+                    rti = thread_of[run_thread] = len(threads)
+                    threads.append(run_thread)
+            else:
+                rti = None
             append(
                 [
-                    "hop", head, dur, e.thread, e.on_loop, e.direction, e.target,
-                    e.thread_sensitive, list(site) if site else None,
+                    "hop", head, dur, ti, e.on_loop, e.direction, e.target,
+                    e.thread_sensitive, si,
                     None if run_start is None
                     else (round((run_start - start) * 1e6) if run_start > start else 0),
                     None if run_start is None or run_end is None
                     else round((run_end - run_start) * 1e6),
                     None if cpu is None else round(cpu * 1e6),
-                    e.run_thread, e.nested, e.error,
+                    rti, e.nested, e.error,
                 ]
             )  # fmt: skip
         elif cls is Query:
             append(
-                ["query", head, dur, e.thread, e.on_loop, e.alias, e.vendor, fingerprint(e.sql),
+                ["query", head, dur, ti, e.on_loop, e.alias, e.vendor, fingerprint(e.sql),
                  e.many, e.error]
             )  # fmt: skip
         elif cls is HttpCall:
             append(
-                ["http", head, dur, e.thread, e.on_loop, e.client, e.method, e.host, e.port,
+                ["http", head, dur, ti, e.on_loop, e.client, e.method, e.host, e.port,
                  e.status, e.error]
             )  # fmt: skip
         elif cls is ViewCall:
-            append(["view", head, dur, e.thread, e.on_loop, e.name, e.is_async])
+            append(["view", head, dur, ti, e.on_loop, e.name, e.is_async])
         elif cls is CacheCall:
             append(
-                ["cache", head, dur, e.thread, e.on_loop, e.backend, e.alias, e.op, e.hit,
+                ["cache", head, dur, ti, e.on_loop, e.backend, e.alias, e.op, e.hit,
                  e.error]
             )  # fmt: skip
         elif cls is BlockingCall:
             append(
-                ["blocking", head, dur, e.thread, e.on_loop, e.call, e.category, _site(e.site),
-                 [list(f) for f in e.stack]]
+                ["blocking", head, dur, ti, e.on_loop, e.call, e.category,
+                 site_index(e.site), [site_index(f) for f in e.stack]]
             )  # fmt: skip
         elif cls is LoopLag:
             append(
-                ["loop_lag", head, dur, e.thread, e.on_loop, _site(e.site),
-                 [list(f) for f in e.stack], None if e.cpu is None else round(e.cpu * 1e6),
+                ["loop_lag", head, dur, ti, e.on_loop, site_index(e.site),
+                 [site_index(f) for f in e.stack], None if e.cpu is None else round(e.cpu * 1e6),
                  None if e.queued is None else round(e.queued * 1e6)]
             )  # fmt: skip
         elif cls is RaisedException:
             append(
-                ["exception", head, dur, e.thread, e.on_loop, e.type_name, _site(e.site),
-                 [list(f) for f in e.stack]]
+                ["exception", head, dur, ti, e.on_loop, e.type_name,
+                 site_index(e.site), [site_index(f) for f in e.stack]]
             )  # fmt: skip
         else:  # a subclass, or a kind this module does not know: its common fields
-            append([e.kind, head, dur, e.thread, e.on_loop])
+            append([e.kind, head, dur, ti, e.on_loop])
     owner_cpu = trace.owner_cpu
     return {
         "schema": COMPACT_SCHEMA,
@@ -160,6 +197,8 @@ def compact_trace(trace: Trace) -> dict[str, Any]:
         "tags": dict(trace.tags),
         "dropped_events": trace.dropped,
         "instrument_errors": trace.errors,
+        "threads": threads,
+        "sites": sites,
         "ev": ev,
     }
 
@@ -171,13 +210,27 @@ def _ms(us: Any) -> float | None:
     return None if us is None else us / 1000.0
 
 
-def _stack(frames: Any) -> list[Any]:
+def _site(sites: list[Any], i: Any) -> Any:
+    if i is None:
+        return None
+    if type(i) is not int or not 0 <= i < len(sites):
+        raise CompactError(f"site {i!r} is not an index into 'sites'")
+    return list(sites[i])  # each event its own list, as schema 2 had
+
+
+def _stack(sites: list[Any], frames: Any) -> list[Any]:
     if not isinstance(frames, list):
-        raise CompactError("a stack is not a list")
-    return list(frames)
+        raise CompactError("a stack is not a list of sites")
+    return [_site(sites, i) for i in frames]
 
 
-def _event(row: Any) -> dict[str, Any]:
+def _thread(threads: list[Any], i: Any) -> Any:
+    if type(i) is not int or not 0 <= i < len(threads):
+        raise CompactError(f"thread {i!r} is not an index into 'threads'")
+    return threads[i]
+
+
+def _event(row: Any, sites: list[Any], threads: list[Any]) -> dict[str, Any]:
     if not isinstance(row, list) or len(row) < 5 or not isinstance(row[0], str):
         raise CompactError("an event is not [kind, start, duration, thread, on_loop, ...]")
     kind, start, dur, thread, on_loop = row[:5]
@@ -191,7 +244,7 @@ def _event(row: Any) -> dict[str, Any]:
         "start_ms": start / 1000.0,
         "end_ms": None if dur is None else (start + dur) / 1000.0,
         "duration_ms": 0.0 if dur is None else dur / 1000.0,
-        "thread": thread,
+        "thread": _thread(threads, thread),
         "on_loop": on_loop,
     }
     if names is None:
@@ -208,12 +261,12 @@ def _event(row: Any) -> dict[str, Any]:
             direction=f["direction"],
             target=f["target"],
             thread_sensitive=f["thread_sensitive"],
-            site=f["site"],
+            site=_site(sites, f["site"]),
             queue_wait_ms=_ms(wait),
             run_ms=_ms(run),
             cpu_ms=_ms(f["cpu_us"]),
             overhead_ms=overhead / 1000.0,
-            run_thread=f["run_thread"],
+            run_thread=None if f["run_thread"] is None else _thread(threads, f["run_thread"]),
             nested=f["nested"],
             error=f["error"],
         )
@@ -221,14 +274,15 @@ def _event(row: Any) -> dict[str, Any]:
         d.update(f)
         d["path"] = ""  # never stored: a path can carry ids and tokens
     elif kind == "blocking" or kind == "exception":
-        f["stack"] = _stack(f["stack"])
+        f["site"] = _site(sites, f["site"])
+        f["stack"] = _stack(sites, f["stack"])
         d.update(f)
     elif kind == "loop_lag":
         d.update(
             cpu_ms=_ms(f["cpu_us"]),
             queued_ms=_ms(f["queued_us"]),
-            site=f["site"],
-            stack=_stack(f["stack"]),
+            site=_site(sites, f["site"]),
+            stack=_stack(sites, f["stack"]),
         )
     else:
         d.update(f)
@@ -292,14 +346,14 @@ def _summary(events: list[dict[str, Any]], dropped: Any, errors: Any) -> dict[st
 def expand(data: dict[str, Any]) -> dict[str, Any]:
     """A schema 3 row in the shape schema 2 stored (``trace_to_dict`` plus the sample's
     fields). Raises ``CompactError`` on a row this module did not write."""
-    rows = data.get("ev")
-    if not isinstance(rows, list):
-        raise CompactError("'ev' is not a list of events")
+    rows, sites, threads = data.get("ev"), data.get("sites"), data.get("threads")
+    if not (isinstance(rows, list) and isinstance(sites, list) and isinstance(threads, list)):
+        raise CompactError("'ev', 'sites' or 'threads' is not a list")
     for key in ("wall_us", "cpu_us"):
         if not isinstance(data.get(key), int) or isinstance(data.get(key), bool):
             raise CompactError(f"{key!r} is not an integer")
     try:
-        events = [_event(row) for row in rows]
+        events = [_event(row, sites, threads) for row in rows]
     except (TypeError, KeyError) as exc:
         raise CompactError(f"an event does not read: {exc}") from None
     out = {k: v for k, v in data.items() if k not in _COMPACT_ONLY}
@@ -314,5 +368,14 @@ def expand(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _COMPACT_ONLY = frozenset(
-    {"ev", "wall_us", "cpu_us", "owner_cpu_us", "dropped_events", "instrument_errors"}
+    {
+        "ev",
+        "sites",
+        "threads",
+        "wall_us",
+        "cpu_us",
+        "owner_cpu_us",
+        "dropped_events",
+        "instrument_errors",
+    }
 )

@@ -223,10 +223,14 @@ def test_a_compact_row_that_does_not_read_is_skipped_and_counted():
     bad = [
         {**good, "ev": "not a list"},
         {**good, "ev": [["hop", 1, 2, 3, True]]},  # a hop without its fields
-        {**good, "ev": [["query", "1", 2, 3, True, "default", "sqlite", "SELECT ?", False, None]]},
+        {**good, "ev": [["query", "1", 2, 0, True, "default", "sqlite", "SELECT ?", False, None]]},
         {**good, "wall_us": "150"},
         {**good, "ev": [[5, 1, 2, 3, True]]},
-        {**good, "ev": [["blocking", 1, 2, 3, True, "time.sleep", "sleep", None, "x"]]},
+        {**good, "threads": "not a list"},
+        {**good, "threads": []},  # every event's thread index points nowhere
+        {**good, "sites": []},  # every hop's site index points nowhere
+        {**good, "sites": [7] * len(good["sites"])},
+        {**good, "ev": [["blocking", 1, 2, 0, True, "time.sleep", "sleep", None, "x"]]},
     ]
     with connections["default"].cursor() as cursor:
         for record in [good, *bad]:

@@ -83,11 +83,11 @@ def compact_trace(trace: Trace) -> dict[str, Any]:
     t0 = trace.t0
     ev: list[list[Any]] = []
     append = ev.append
-    # Each (file, line, function) once per row: a request's hops come from a few lines of
-    # Django's (a path of 80 characters, escaped again at every use, was a fifth of the
-    # encoder's work).
-    # Keyed by identity: sites are remembered tuples (``stack.frame_site``), so a line's
-    # site is one object, and every event holds its own alive while this runs.
+    # Each (file, line, function) and thread id once per row: a request's hops come from a
+    # few lines of Django's (an 80-character path, escaped again at every use, was a fifth
+    # of the encoder's work), and an id has 15 digits. Sites are keyed by identity: they
+    # are remembered tuples (``stack.frame_site``), one object per line, each kept alive
+    # by its event while this runs.
     sites: list[list[Any]] = []
     site_of: dict[int, int] = {}
     threads: list[int] = []
@@ -108,7 +108,7 @@ def compact_trace(trace: Trace) -> dict[str, Any]:
         cls = type(e)
         if cls not in _KNOWN:
             cls = _base_of(cls)
-        thread = e.thread  # an index into ``threads``: an id has 15 digits to write
+        thread = e.thread
         ti = thread_of.get(thread)
         if ti is None:
             ti = thread_of[thread] = len(threads)
@@ -179,7 +179,7 @@ def compact_trace(trace: Trace) -> dict[str, Any]:
                 ["exception", head, dur, ti, e.on_loop, e.type_name,
                  site_index(e.site), [site_index(f) for f in e.stack]]
             )  # fmt: skip
-        else:  # a subclass, or a kind this module does not know: its common fields
+        else:  # a kind this module does not know: its common fields
             append([e.kind, head, dur, ti, e.on_loop])
     owner_cpu = trace.owner_cpu
     return {
@@ -231,11 +231,43 @@ def _thread(threads: list[Any], i: Any) -> Any:
 
 
 def _event(row: Any, sites: list[Any], threads: list[Any]) -> dict[str, Any]:
-    if not isinstance(row, list) or len(row) < 5 or not isinstance(row[0], str):
+    if type(row) is not list or len(row) < 5:
         raise CompactError("an event is not [kind, start, duration, thread, on_loop, ...]")
-    kind, start, dur, thread, on_loop = row[:5]
-    if not isinstance(start, int) or not (dur is None or isinstance(dur, int)):
+    kind, start, dur, thread, on_loop = row[0], row[1], row[2], row[3], row[4]
+    if type(start) is not int or not (dur is None or type(dur) is int):
         raise CompactError("an event's start or duration is not an integer")
+    if type(thread) is not int or not 0 <= thread < len(threads):
+        raise CompactError(f"thread {thread!r} is not an index into 'threads'")
+    if kind == "hop":  # most events: unpacked in place, no field names looked up
+        if len(row) != 15:
+            raise CompactError(f"a hop event has {len(row)} fields, not 15")
+        (direction, target, sensitive, site, wait, run, cpu, run_thread, nested, error) = row[5:]
+        duration = dur or 0
+        if run is None:
+            overhead = duration if direction == "sync_to_async" else 0
+        else:
+            overhead = max(0, duration - run)
+        return {
+            "kind": kind,
+            "start_ms": start / 1000.0,
+            "end_ms": None if dur is None else (start + dur) / 1000.0,
+            "duration_ms": duration / 1000.0,
+            "thread": threads[thread],
+            "on_loop": on_loop,
+            "direction": direction,
+            "target": target,
+            "thread_sensitive": sensitive,
+            "site": None if site is None else _site(sites, site),
+            "queue_wait_ms": None if wait is None else wait / 1000.0,
+            "run_ms": None if run is None else run / 1000.0,
+            "cpu_ms": None if cpu is None else cpu / 1000.0,
+            "overhead_ms": overhead / 1000.0,
+            "run_thread": None if run_thread is None else _thread(threads, run_thread),
+            "nested": nested,
+            "error": error,
+        }
+    if type(kind) is not str:
+        raise CompactError("an event's kind is not a string")
     names = FIELDS.get(kind)
     if names is not None and len(row) != 5 + len(names):
         raise CompactError(f"a {kind} event has {len(row)} fields, not {5 + len(names)}")
@@ -244,33 +276,13 @@ def _event(row: Any, sites: list[Any], threads: list[Any]) -> dict[str, Any]:
         "start_ms": start / 1000.0,
         "end_ms": None if dur is None else (start + dur) / 1000.0,
         "duration_ms": 0.0 if dur is None else dur / 1000.0,
-        "thread": _thread(threads, thread),
+        "thread": threads[thread],
         "on_loop": on_loop,
     }
     if names is None:
         return d
     f = dict(zip(names, row[5:], strict=True))
-    if kind == "hop":
-        wait, run = f["queue_wait_us"], f["run_us"]
-        duration = dur or 0
-        if run is None:
-            overhead = duration if f["direction"] == "sync_to_async" else 0
-        else:
-            overhead = max(0, duration - run)
-        d.update(
-            direction=f["direction"],
-            target=f["target"],
-            thread_sensitive=f["thread_sensitive"],
-            site=_site(sites, f["site"]),
-            queue_wait_ms=_ms(wait),
-            run_ms=_ms(run),
-            cpu_ms=_ms(f["cpu_us"]),
-            overhead_ms=overhead / 1000.0,
-            run_thread=None if f["run_thread"] is None else _thread(threads, f["run_thread"]),
-            nested=f["nested"],
-            error=f["error"],
-        )
-    elif kind == "http":
+    if kind == "http":
         d.update(f)
         d["path"] = ""  # never stored: a path can carry ids and tokens
     elif kind == "blocking" or kind == "exception":

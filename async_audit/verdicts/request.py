@@ -17,6 +17,7 @@ import math
 import statistics
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from async_audit.trace.stack import is_library_file
@@ -39,16 +40,33 @@ class RequestFacts:
     cache_calls: int
     hop_cost_ms: float
     view_hop_overhead_ms: float
-    user_hops: list[dict[str, Any]]
     user_blocking: list[dict[str, Any]]
     framework_blocking: list[dict[str, Any]]
     uncovered_lags: list[dict[str, Any]]
     exceptions: list[dict[str, Any]]
-    max_queue_wait_ms: float
     fanout_saving_ms: float = 0.0
     predicted_async_ms: float | None = None
     worker_ms_freed: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    # Read by the rules only, not by the figure columns the sampling writer computes for
+    # every sample (``figures.request_row``): computed when first read.
+    @cached_property
+    def user_hops(self) -> list[dict[str, Any]]:
+        """The view's own hops: made while the view ran (older traces: by their call site)."""
+        events = self.trace["events"]
+        hops = [e for e in events if e["kind"] == "hop"]
+        windows = [e for e in events if e["kind"] == "view" and e.get("end_ms") is not None]
+        if windows:
+            return [h for h in hops if any(_within(h, w) for w in windows)]
+        return [h for h in hops if _is_user_site(h.get("site"))]
+
+    @cached_property
+    def max_queue_wait_ms(self) -> float:
+        return _contended_wait(
+            [e for e in self.trace["events"]
+             if e["kind"] == "hop" and e.get("direction") == "sync_to_async"]
+        )  # fmt: skip
 
     @property
     def http_ms(self) -> float:
@@ -247,7 +265,6 @@ def facts(trace: dict[str, Any]) -> RequestFacts:
     s2a = [h for h in hops if h.get("direction") == "sync_to_async"]
     overheads = [h.get("overhead_ms", 0.0) for h in s2a]
     view = trace.get("view")
-    windows = [e for e in events if e["kind"] == "view" and e.get("end_ms") is not None]
     view_hops = [h for h in s2a if _is_view_hop(h, view)]
     view_hop = max(view_hops, key=lambda h: h["duration_ms"]) if view_hops else None
     http = sorted((e for e in events if e["kind"] == "http"), key=lambda e: e["start_ms"])
@@ -263,15 +280,10 @@ def facts(trace: dict[str, Any]) -> RequestFacts:
         cache_calls=sum(e["kind"] == "cache" for e in events),
         hop_cost_ms=statistics.median(overheads) if overheads else WSGI_HOP_COST_MS,
         view_hop_overhead_ms=view_hop.get("overhead_ms", 0.0) if view_hop else 0.0,
-        # The view's own hops: made while the view ran (older traces: by their call site).
-        user_hops=[h for h in hops if any(_within(h, w) for w in windows)]
-        if windows
-        else [h for h in hops if _is_user_site(h.get("site"))],
         user_blocking=[b for b in blocking if _is_user_site(b.get("site"))],
         framework_blocking=[b for b in blocking if not _is_user_site(b.get("site"))],
         uncovered_lags=[g for g in lags if not _explained(g, blocking)],
         exceptions=[e for e in events if e["kind"] == "exception"],
-        max_queue_wait_ms=_contended_wait(s2a),
     )
     serial = f.serial_http
     if len(serial) >= 2:

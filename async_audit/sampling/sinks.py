@@ -30,7 +30,12 @@ class Sink(Protocol):
     reason: str
     name: str
 
-    def write(self, records: Sequence[dict[str, Any]]) -> None: ...
+    def prepare(self, record: dict[str, Any]) -> Any:
+        """One sample made ready to write (``write`` takes a batch of these). It runs per
+        sample, so a sample that cannot be stored is dropped alone, as an export error."""
+        ...
+
+    def write(self, items: Sequence[Any]) -> None: ...
 
     def write_counters(self, counters: dict[str, Any]) -> None: ...
 
@@ -49,11 +54,16 @@ class DatabaseSink:
     def __init__(self, alias: str) -> None:
         self.alias = alias
 
-    def write(self, records: Sequence[dict[str, Any]]) -> None:
+    def prepare(self, record: dict[str, Any]) -> Any:
+        from async_audit.models import Sample
+
+        return Sample(**row_fields(record))
+
+    def write(self, items: Sequence[Any]) -> None:
         from async_audit.models import Sample
 
         try:
-            Sample.objects.using(self.alias).bulk_create([Sample(**row_fields(r)) for r in records])
+            Sample.objects.using(self.alias).bulk_create(items)
         except Exception:
             self.release(broken=True)
             raise
@@ -137,8 +147,11 @@ class FileSink:
         finally:
             os.close(fd)
 
-    def write(self, records: Sequence[dict[str, Any]]) -> None:
-        self._append([_encode(r) + "\n" for r in records])
+    def prepare(self, record: dict[str, Any]) -> Any:
+        return _encode(record) + "\n"
+
+    def write(self, items: Sequence[Any]) -> None:
+        self._append(list(items))
 
     def write_counters(self, counters: dict[str, Any]) -> None:
         line = {"kind": COUNTERS_KIND, **counters}

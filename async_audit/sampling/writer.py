@@ -156,8 +156,8 @@ class Writer:
                 drops["no_route"] += 1  # nothing resolved: no pattern to store it under
                 continue
             try:
-                records.append(make_record(trace, method, rate, forced))
-            except Exception:
+                records.append(sink.prepare(make_record(trace, method, rate, forced)))
+            except Exception:  # this sample alone: the batch's others are still written
                 drops["export_error"] += 1
         stored = 0
         if records:

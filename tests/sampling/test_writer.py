@@ -122,6 +122,29 @@ def test_the_database_sink_inserts_rows_and_the_writers_counters():
     assert (counters.sampled, counters.stored, counters.dropped) == (7, 7, {})
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_sample_whose_columns_cannot_be_made_is_dropped_alone_as_an_export_error(monkeypatch):
+    from async_audit.sampling import record
+
+    real = record.sample_columns
+
+    def columns(r):
+        if r["route"] == "broken/":
+            raise ValueError("a trace the figures cannot read")
+        return real(r)
+
+    monkeypatch.setattr(record, "sample_columns", columns)
+    w = _idle_writer(DatabaseSink("default"))
+    for route in ("sync/", "broken/", "sync/"):
+        w.submit(_trace(route), "GET", 1.0, False)
+    w.flush()
+    # The batch's other samples are stored; the one is counted, not the batch as a
+    # database error.
+    assert Sample.objects.count() == 2
+    c = w.counters()
+    assert (c["sampled"], c["stored"], c["dropped"]) == (3, 2, {"export_error": 1})
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(databases=["default", "pg"], transaction=True)
 def test_a_database_that_goes_down_drops_by_reason_and_writing_resumes_when_it_returns():
@@ -194,6 +217,9 @@ class _StuckSink:
 
         self.writing = threading.Event()
         self.go_on = threading.Event()
+
+    def prepare(self, record):
+        return record
 
     def write(self, records) -> None:
         self.writing.set()

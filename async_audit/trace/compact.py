@@ -302,7 +302,7 @@ def _event(row: Any, sites: list[Any], threads: list[Any]) -> dict[str, Any]:
 
 
 def _summary(events: list[dict[str, Any]], dropped: Any, errors: Any) -> dict[str, Any]:
-    """``Trace.summary()`` from the expanded events (sums in microseconds, as stored)."""
+    """``Trace.summary()`` from the expanded events (their stored microseconds, summed)."""
     hops = queries = http = cache = blocking = lags = 0
     overhead = total = waits = wait_max = db = http_t = cache_t = blocking_t = 0.0
     exceptions: list[str] = []

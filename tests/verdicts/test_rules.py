@@ -58,12 +58,17 @@ def test_the_async_fanout_that_already_gathers_has_nothing_to_fix():
 @pytest.mark.parametrize("path", ["/pairs/cpu/sync/", "/pairs/db/sync/"])
 def test_cpu_bound_and_short_db_only_views_are_kept_sync(path):
     v = judge(path)
-    assert codes(v) == ["AA307"]
+    assert codes(v) == ["AA307"], [(f.code, f.message, f.evidence) for f in v.findings]
     assert v.verdict == "keep-sync"
 
 
 def test_cpu_bound_keep_sync_says_why():
-    (finding,) = judge("/pairs/cpu/sync/").findings
+    v = judge("/pairs/cpu/sync/")
+    # The reason is this test's subject; which codes fire is the test above's. (A CI run
+    # on Python 3.12 once saw a second finding here, not kept in its log: the message
+    # below names them all.)
+    finding = next((f for f in v.findings if f.code == "AA307"), None)
+    assert finding is not None, [(f.code, f.message, f.evidence) for f in v.findings]
     # The evidence in the message: a fresh machine's first run once judged this "little to
     # wait for" instead, and the figures are what tells why.
     assert finding.evidence["cpu_bound"] is True, finding.evidence

@@ -21,18 +21,12 @@ from async_audit.trace.validate import validate_trace
 
 __all__ = [
     "as_trace",
-    "is_trace",
     "parse_sample",
     "sample_table_notes",
     "skipped_note",
     "strict_json",
     "validate_trace",
 ]
-
-
-def is_trace(data: Any) -> bool:
-    """Whether ``data`` is a trace every reader can use (see ``validate_trace``)."""
-    return validate_trace(data) is None
 
 
 def as_trace(data: Any) -> tuple[dict[str, Any] | None, str | None]:

@@ -10,9 +10,10 @@ await, and the worker runs what it got as ``handler(loop, exc_info, task_context
 child)``; ``func`` enters a copy of the caller's context and calls ``child``. Our
 ``__call__`` leaves its new hop, by thread, just before calling asgiref's, and
 ``thread_handler`` is a descriptor that takes it from there and binds it to a handler
-that times asgiref's (``func(child)`` and a few attribute sets). The hop travels with its own call (nothing else runs on that thread
-in between), so concurrent hops cannot be mixed up, and no ContextVar is set per hop: a set
-copies the context's map, and asgiref compares every variable of a context at each hop.
+that times asgiref's (``func(child)`` and a few attribute sets). The hop travels with its
+own call (nothing else runs on that thread in between), so concurrent hops cannot be mixed
+up, and no ContextVar is set per hop: a set copies the context's map, and asgiref compares
+every variable of a context at each hop.
 """
 
 from __future__ import annotations

@@ -362,7 +362,7 @@ def expand(data: dict[str, Any]) -> dict[str, Any]:
     if not (isinstance(rows, list) and isinstance(sites, list) and isinstance(threads, list)):
         raise CompactError("'ev', 'sites' or 'threads' is not a list")
     for key in ("wall_us", "cpu_us"):
-        if not isinstance(data.get(key), int) or isinstance(data.get(key), bool):
+        if type(data.get(key)) is not int:
             raise CompactError(f"{key!r} is not an integer")
     try:
         events = [_event(row, sites, threads) for row in rows]

@@ -12,8 +12,7 @@ import asyncio
 import json
 import math
 import os
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from django.db import connections
@@ -31,7 +30,6 @@ from async_audit.trace.core import Trace
 from async_audit.trace.events import (
     BlockingCall,
     CacheCall,
-    Event,
     Hop,
     HttpCall,
     LoopLag,
@@ -40,16 +38,7 @@ from async_audit.trace.events import (
     ViewCall,
 )
 from async_audit.verdicts import Thresholds
-
-
-@dataclass(slots=True, eq=False)
-class CustomEvent(Event):
-    kind: ClassVar[str] = "custom"
-
-
-@dataclass(slots=True, eq=False)
-class TimedQuery(Query):
-    """A subclass of a known kind is stored as that kind."""
+from tests.trace.test_export import CustomEvent, TimedQuery
 
 
 def _schema2(trace: Trace, method: str, rate: float, forced: bool) -> dict[str, Any]:

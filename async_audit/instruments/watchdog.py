@@ -2,7 +2,10 @@
 
 Covers blocking the patches cannot see (C extensions, names bound before install). Each
 watched loop runs a heartbeat (``call_later`` chain, in an empty context so it never keeps a
-request's trace alive); one daemon thread checks every heartbeat's age. On a stall it reads
+request's trace alive) while traces are in flight: a tick that finds none stops the chain,
+and the next trace started on the loop starts it again, so a loop serving untraced requests
+(sampling at 1%) or none at all keeps no timer of ours. One daemon thread checks every
+armed heartbeat's age. On a stall it reads
 the loop thread's current frame (``sys._current_frames``), finds the task running there and
 the trace in that task's context, and records a ``LoopLag`` there; the next heartbeat closes it.
 
@@ -87,8 +90,8 @@ def _cpu(clock: int | None) -> float | None:
 
 
 class _Watch:
-    __slots__ = ("clock", "due", "handle", "interval", "last_tick", "loop_ref", "sched_fd",
-                 "stall", "stat_fd", "thread", "tick_cpu", "tick_queued")  # fmt: skip
+    __slots__ = ("armed", "clock", "due", "handle", "interval", "last_tick", "loop_ref",
+                 "sched_fd", "stall", "stat_fd", "thread", "tick_cpu", "tick_queued")  # fmt: skip
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
         # Made on the loop thread: the clocks read here are the loop thread's.
@@ -99,6 +102,7 @@ class _Watch:
         self.due = self.last_tick + interval
         self.stall: LoopLag | None = None
         self.handle: asyncio.TimerHandle | None = None
+        self.armed = False
         self.clock = _cpu_clock()
         self.sched_fd = _open_proc("schedstat")  # run ns, run-queue wait ns, slices
         self.stat_fd = _open_proc("stat")
@@ -120,8 +124,23 @@ class _Watch:
         self.due = now + self.interval
         self.tick_cpu, self.tick_queued = cpu, queued
         loop = self.loop_ref()
-        if loop is not None and _running:
+        # No trace in flight (on any thread: a sync-mode request's trace lives in a worker,
+        # its async parts run here): nothing a stall could be charged to. The timer would
+        # only make every loop iteration compute a timeout, and wake an idle loop 100 times
+        # a second. ``arm`` restarts it when a trace starts.
+        if loop is not None and _running and core.tracing_active():
             self.handle = loop.call_later(self.interval, self.tick, context=_EMPTY)
+        else:
+            self.armed = False
+            self.handle = None
+
+    def arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the loop thread: start the heartbeat chain again, from now."""
+        self.tick_cpu, self.tick_queued = time.thread_time(), _queued(self.sched_fd)
+        self.last_tick = now = _perf()
+        self.due = now + self.interval  # before ``armed``: the checker never sees a stale due
+        self.armed = True
+        self.handle = loop.call_later(self.interval, self.tick, context=_EMPTY)
 
     def close(self) -> None:
         fds, self.sched_fd, self.stat_fd = (self.sched_fd, self.stat_fd), None, None
@@ -172,15 +191,19 @@ def watch_current_loop() -> None:
     if not _running:
         return
     loop = asyncio._get_running_loop()
-    if loop is None or loop in _watches:
+    if loop is None:
+        return
+    watch = _watches.get(loop)
+    if watch is not None and watch.armed:
         return
     try:
-        watch = _Watch(loop, _interval)
-        with _lock:
-            if loop in _watches:
-                return
-            _watches[loop] = watch
-        watch.handle = loop.call_later(_interval, watch.tick, context=_EMPTY)
+        if watch is None:
+            watch = _Watch(loop, _interval)
+            with _lock:
+                if loop in _watches:
+                    return
+                _watches[loop] = watch
+        watch.arm(loop)
     except Exception:
         instrument_error()
 
@@ -205,7 +228,7 @@ def _check(watch: _Watch) -> None:
         watch.close()
         return
     now = _perf()
-    if watch.stall is not None or now - watch.due < _threshold:
+    if not watch.armed or watch.stall is not None or now - watch.due < _threshold:
         return
     frame = sys._current_frames().get(watch.thread)
     if frame is None:

@@ -123,3 +123,34 @@ def test_a_stalls_site_is_never_the_interpreters_start_up_frames():
     assert watchdog._stall_site(stack) is None
     user = ("/srv/project/shop/views.py", 12, "checkout")
     assert watchdog._stall_site([*stack[:2], user, stack[2]]) == user
+
+
+def _our_timers(loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHandle]:
+    scheduled: list[asyncio.TimerHandle] = loop._scheduled  # type: ignore[attr-defined]
+    return [h for h in scheduled if not h.cancelled() and "tick" in repr(h._callback)]
+
+
+def test_a_loop_with_no_trace_in_flight_keeps_no_heartbeat_and_the_next_trace_restarts_it():
+    # Sampling at 1%: most requests are untraced, and an idle server serves none. A live
+    # heartbeat would make each loop iteration compute a timeout and wake the loop 100 times
+    # a second for nothing to charge a stall to.
+    async def main() -> tuple[object, list[object], list[object]]:
+        loop = asyncio.get_running_loop()
+        with traced():
+            await asyncio.sleep(0.03)
+            while_traced = _our_timers(loop)
+        await asyncio.sleep(0.05)  # a tick finds no trace in flight and stops the chain
+        after = _our_timers(loop)
+        (watch,) = [w for w in watchdog._watches.values() if w.loop_ref() is loop]
+        assert not watch.armed
+        sleep_bound_before_install(0.2)  # untraced: not a stall of any trace, and unseen
+        with traced() as trace:  # the next trace arms it again, from now
+            await asyncio.sleep(0.03)
+            sleep_bound_before_install(0.2)
+            await asyncio.sleep(0.03)
+        return trace, while_traced, after
+
+    trace, while_traced, after = asyncio.run(main())
+    assert len(while_traced) == 1 and after == []
+    (lag,) = trace.loop_lags  # caught after the pause, and only the traced stall
+    assert 0.1 <= lag.duration < 0.35

@@ -171,8 +171,16 @@ def call_site(
     stays true; generators, resumed from anywhere, are never remembered. Line numbers are
     read when the site is returned, so they are always current.
     """
+    if memo is not None and frame is not None:
+        # Most hops are made from a frame walked before in this request (a middleware's
+        # request and response hooks run from one coroutine): no walk at all.
+        hit = memo.get(frame)
+        if hit is not None:
+            found = hit[0] if hit[0] is not None else hit[1]
+            return None if found is None else frame_site(found)
     user: FrameType | None = None
     django_frame: FrameType | None = None
+    above: FrameType | None = None  # the remembered Django frame where the walk joined
     walked: list[FrameType] = []
     complete = True
     depth = 0
@@ -186,8 +194,9 @@ def call_site(
             hit = memo.get(frame)
             if hit is not None:
                 user = hit[0]
+                above = hit[1]
                 if django_frame is None:
-                    django_frame = hit[1]
+                    django_frame = above
                 break
         code = frame.f_code
         kind = _code_class.get(id(code))
@@ -205,22 +214,17 @@ def call_site(
         frame = frame.f_back
         depth += 1
     if walked and complete:
-        _remember(memo, walked, user)  # type: ignore[arg-type]
+        # Each walked frame: the first user frame and the nearest Django frame at or above.
+        for frame in reversed(walked):
+            code = frame.f_code
+            if _code_class.get(id(code)) == _DJANGO:
+                above = frame
+            if not code.co_flags & _CO_GENERATORS:
+                memo[frame] = (user, above)  # type: ignore[index]
     found = user if user is not None else django_frame
     if found is None:
         return None
     return frame_site(found)
-
-
-def _remember(memo: SiteMemo, walked: list[FrameType], user: FrameType | None) -> None:
-    above = memo.get(walked[-1].f_back) if walked[-1].f_back is not None else None
-    django_frame = above[1] if above is not None else None
-    for frame in reversed(walked):
-        code = frame.f_code
-        if _code_class.get(id(code)) == _DJANGO:
-            django_frame = frame
-        if not code.co_flags & _CO_GENERATORS:
-            memo[frame] = (user, django_frame)
 
 
 def capture_stack(frame: FrameType | None, limit: int = 40) -> list[Frame]:

@@ -175,6 +175,53 @@ def _make(call: str, category: str, is_socket: bool) -> Any:
     return make
 
 
+def _fast_semaphore_acquire(make: Any) -> Any:
+    """``Semaphore.acquire`` with its own signature in front of the general wrapper.
+
+    The executor calls ``acquire(timeout=0)`` on the loop at every thread hop, traced or
+    not: without ``*args``/``**kwargs`` to pack and unpack, passing it on is a plain call.
+    """
+
+    def wrap(original: Any) -> Any:
+        general = make(original)
+
+        @functools.wraps(original)
+        def acquire(self: Any, blocking: bool = True, timeout: float | None = None) -> Any:
+            if _current.get() is None or not blocking or timeout == 0:
+                return original(self, blocking, timeout)
+            return general(self, blocking, timeout)
+
+        return acquire
+
+    return wrap
+
+
+def _fast_future_result(make: Any) -> Any:
+    """``concurrent.futures.Future.result``, likewise: asyncio calls it on the loop, on a
+    future already done, at the end of every thread hop."""
+
+    def wrap(original: Any) -> Any:
+        general = make(original)
+
+        @functools.wraps(original)
+        def result(self: Any, timeout: float | None = None) -> Any:
+            if _current.get() is None or self._state == _FINISHED:
+                return original(self, timeout)
+            return general(self, timeout)
+
+        return result
+
+    return wrap
+
+
+_FINISHED = concurrent.futures._base.FINISHED
+# Waits called on the loop at every hop: a wrapper with their own signature.
+_FAST: dict[str, Any] = {
+    "threading.Semaphore.acquire": _fast_semaphore_acquire,
+    "concurrent.futures.Future.result": _fast_future_result,
+}
+
+
 class _SelfPipe(socket.socket):
     """An asyncio loop's self-pipe, with the socket methods it uses unpatched.
 
@@ -202,7 +249,9 @@ def install(patches: Patches, min_ms: float = 0.0) -> None:
     global _min_seconds
     _min_seconds = min_ms / 1000.0
     for owner, attr, call, category, is_socket in TARGETS:
-        patches.wrap(owner, attr, _make(call, category, is_socket))
+        make = _make(call, category, is_socket)
+        fast = _FAST.get(call)
+        patches.wrap(owner, attr, make if fast is None else fast(make))
     if _quiet_self_pipe not in core.loop_trace_hooks:
         core.loop_trace_hooks.append(_quiet_self_pipe)
 

@@ -99,6 +99,47 @@ def test_waits_are_recorded_only_when_they_could_really_wait():
     assert calls.count("threading.Event.wait") == 1
 
 
+def test_a_future_and_a_semaphore_waited_on_the_loop_are_recorded_in_every_call_form():
+    # The two waits asgiref and asyncio make on the loop at each hop (on a done future, with
+    # timeout=0): a real wait in any of the forms their signatures allow is still recorded.
+    import concurrent.futures
+    import threading
+
+    def later(action) -> None:
+        threading.Timer(0.02, action).start()
+
+    async def main():
+        with traced() as trace:
+            done: concurrent.futures.Future[int] = concurrent.futures.Future()
+            done.set_result(1)
+            assert done.result() == 1 and done.result(0) == 1  # cannot wait
+            for call in (
+                lambda f: f.result(),
+                lambda f: f.result(5),
+                lambda f: f.result(timeout=5),
+            ):
+                pending: concurrent.futures.Future[int] = concurrent.futures.Future()
+                later(lambda f=pending: f.set_result(2))
+                assert call(pending) == 2
+            semaphore = threading.Semaphore(0)
+            assert semaphore.acquire(timeout=0) is False and semaphore.acquire(False) is False
+            for call in (
+                lambda s: s.acquire(),
+                lambda s: s.acquire(True, 5),
+                lambda s: s.acquire(timeout=5),
+                lambda s: s.acquire(blocking=True),
+            ):
+                later(semaphore.release)
+                assert call(semaphore) is True
+        return trace
+
+    calls = [b for b in asyncio.run(main()).blocking_calls if b.site is not None]
+    assert [b.call for b in calls] == ["concurrent.futures.Future.result"] * 3 + [
+        "threading.Semaphore.acquire"
+    ] * 4
+    assert all(b.duration >= 0.01 and b.site[0] == __file__ for b in calls)
+
+
 def test_waits_on_something_already_done_cannot_wait():
     # Decided before timing: under GIL contention even a done future's result() can take
     # milliseconds, which must not read as blocking (asyncio calls it on the loop).

@@ -1,19 +1,21 @@
 """Thread hops: every ``SyncToAsync`` and ``AsyncToSync`` call, Django's own included.
 
 Django imports ``sync_to_async``/``async_to_sync`` by name, so the classes are patched, not
-the module functions. ``SyncToAsync.__call__`` must stay ``async def``: a method decorated
-with ``@sync_to_async`` is judged through it by ``inspect.iscoroutinefunction``.
+the module functions. ``SyncToAsync.__call__`` itself is left alone: a coroutine of ours
+around every hop cost more than the rest of the record (each of its suspensions passed
+through it), and a method decorated with ``@sync_to_async`` is judged through it by
+``inspect.iscoroutinefunction``.
 
-Queue wait and thread time are measured in the worker thread. Inside its ``__call__``,
-asgiref reads ``self.thread_handler`` on the loop thread, synchronously, before its first
-await, and the worker runs what it got as ``handler(loop, exc_info, task_context, func,
-child)``; ``func`` enters a copy of the caller's context and calls ``child``. Our
-``__call__`` leaves its new hop, by thread, just before calling asgiref's, and
-``thread_handler`` is a descriptor that takes it from there and binds it to a handler
-that times asgiref's (``func(child)`` and a few attribute sets). The hop travels with its
-own call (nothing else runs on that thread in between), so concurrent hops cannot be mixed
-up, and no ContextVar is set per hop: a set copies the context's map, and asgiref compares
-every variable of a context at each hop.
+Two points inside asgiref's ``__call__`` are used instead, on the loop thread, in the
+caller's context. It reads ``self.thread_handler`` synchronously, before its first await:
+``thread_handler`` is a descriptor that records the hop there and binds it to a handler
+that times asgiref's in the worker (queue wait, run time and thread CPU; the worker runs
+what it got as ``handler(loop, exc_info, task_context, func, child)``). And it calls
+``self.deadlock_context.set(False)`` in its ``finally``, as the call returns: that ends the
+hop, found by the frame of the ``__call__`` that made it. The hop travels with its own call,
+so concurrent hops cannot be mixed up, and no ContextVar is set per hop: a set copies the
+context's map, and asgiref compares every variable of a context at each hop. A call asgiref
+refuses before it reads ``thread_handler`` (a deadlock, an exited context) is no hop.
 """
 
 from __future__ import annotations
@@ -41,12 +43,9 @@ _thread_time = time.thread_time
 _get_ident = threading.get_ident
 _get_loop = asyncio._get_running_loop
 _getframe = sys._getframe
+_exc_info = sys.exc_info
 
 
-# The hop whose ``thread_handler`` asgiref is about to read, by loop thread. Empty unless
-# a traced hop is between our ``__call__`` and asgiref's read of it: an untraced hop's
-# lookup is one test of this dict.
-_pending: dict[int, Hop] = {}
 # Hops running in each worker thread now: one started while another runs is nested.
 _depth: dict[int, int] = {}
 
@@ -112,24 +111,52 @@ def _new_hop(trace: Trace, direction: str, target: Any, sensitive: bool, frame: 
     )
 
 
-def _wrap_s2a_call(original: Callable[..., Any]) -> Callable[..., Any]:
-    async def __call__(self: SyncToAsync[Any, Any], *args: Any, **kwargs: Any) -> Any:
+_alloc = object.__new__
+# What the inline record in ``_ThreadHandler.__get__`` sets, checked by the tests against
+# the dataclass.
+_HOP_FIELDS = (
+    "start", "end", "thread", "on_loop", "direction", "target", "thread_sensitive", "site",
+    "run_start", "run_end", "run_thread", "cpu", "error", "nested",
+)  # fmt: skip
+
+# Traced hops under way, by the frame of asgiref's ``__call__`` that makes each one, with
+# the exception being handled when it began (see ``_DeadlockContext.set``). An entry
+# outlives its call only if asgiref raised between reading ``thread_handler`` and its
+# ``try`` (the executor refusing the job): bounded for that.
+_open: dict[Any, tuple[Hop, BaseException | None]] = {}
+_OPEN_MAX = 4096
+
+
+class _ThreadHandler:
+    """``SyncToAsync.thread_handler`` while installed: where a traced hop is recorded.
+
+    asgiref's ``__call__`` reads it on the loop thread, in the caller's context, after
+    choosing the executor and before handing the job over: the hop starts here, and the
+    worker runs the handler returned, which times the job. An untraced hop pays one
+    ContextVar read.
+    """
+
+    def __init__(self, original: Callable[..., Any]) -> None:
+        self.original = original
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
         trace = _current.get()
         if trace is None:
-            return await original(self, *args, **kwargs)
+            return MethodType(self.original, instance)
         # Every traced hop passes here (15 per request on Django's default stack), so the
-        # record is made inline: no helper calls, and the Hop filled in without its
-        # generated ``__init__`` (every field is set, see ``_HOP_FIELDS``).
-        hop: Hop | None = None
+        # record is made inline: the Hop filled in without its generated ``__init__`` (every
+        # field is set, see ``_HOP_FIELDS``).
         try:
             start = _perf()
             hop = _alloc(Hop)
             hop.start = start
             hop.end = None
             hop.thread = _get_ident()
-            hop.on_loop = _get_loop() is not None
+            hop.on_loop = True  # asgiref's __call__ runs on its loop
             hop.direction = "sync_to_async"
-            func = self.func
+            func = instance.func
             # A middleware hook, most hops: its name is remembered by (class, function).
             name = None
             if (
@@ -139,59 +166,57 @@ def _wrap_s2a_call(original: Callable[..., Any]) -> Callable[..., Any]:
             ):
                 name = _method_names.get((type(owner), function))
             hop.target = target_name(func) if name is None else name
-            hop.thread_sensitive = self._thread_sensitive
-            hop.site = call_site(_getframe(1), 64, trace.site_memo)
+            hop.thread_sensitive = instance._thread_sensitive
+            caller = _getframe(1)  # asgiref's __call__
+            hop.site = call_site(caller.f_back, 64, trace.site_memo)
             hop.run_start = hop.run_end = hop.run_thread = hop.cpu = hop.error = None
             hop.nested = False
+            if len(_open) >= _OPEN_MAX:
+                _open.clear()
+            _open[caller] = (hop, _exc_info()[1])
             events = trace.events
             if trace.parent is None and len(events) < trace.max_events:
                 events.append(hop)  # what Trace.add does, without the call
             else:
                 trace.add(hop)
         except Exception:
-            hop = None
             instrument_error(trace)
-        if hop is not None:
-            _pending[_get_ident()] = hop
-        try:
-            return await original(self, *args, **kwargs)
-        except BaseException as exc:
-            if _pending:  # asgiref may have raised before it read ``thread_handler``
-                _pending.pop(_get_ident(), None)
-            if hop is not None:
-                hop.error = type(exc).__name__
-            raise
-        finally:
-            if hop is not None:
-                hop.end = _perf()
-
-    return __call__
-
-
-_alloc = object.__new__
-# What the inline record above sets, checked by the tests against the dataclass.
-_HOP_FIELDS = (
-    "start", "end", "thread", "on_loop", "direction", "target", "thread_sensitive", "site",
-    "run_start", "run_end", "run_thread", "cpu", "error", "nested",
-)  # fmt: skip
-
-
-class _ThreadHandler:
-    """``SyncToAsync.thread_handler`` while installed: hands the slot's hop to the worker."""
-
-    def __init__(self, original: Callable[..., Any]) -> None:
-        self.original = original
-
-    def __get__(self, instance: Any, owner: Any = None) -> Any:
-        if instance is None:
-            return self
-        hop = _pending.pop(_get_ident(), None) if _pending else None
-        if hop is None:
             return MethodType(self.original, instance)
         return partial(_timed_handler, self.original, instance, hop)
 
     def __call__(self, instance: Any, *args: Any, **kwargs: Any) -> Any:
         return self.original(instance, *args, **kwargs)
+
+
+class _DeadlockContext:
+    """``SyncToAsync.deadlock_context`` while installed: asgiref's ContextVar, unchanged,
+    except that its ``set(False)`` ends a traced hop.
+
+    Every supported asgiref calls it in the ``finally`` of ``__call__``, on the loop as
+    the call returns to its caller: the hop's end, with no coroutine of ours around every
+    hop. An exception raised there that was not already being handled when the hop began
+    (a cancellation; the worker's own errors are named in the worker) is the hop's error.
+    """
+
+    def __init__(self, var: Any) -> None:
+        self.var = var
+        self.get = var.get
+        self._set = var.set
+
+    def set(self, value: Any) -> Any:
+        if _open and value is False:
+            entry = _open.pop(_getframe(1), None)
+            if entry is not None:
+                hop = entry[0]
+                hop.end = _perf()
+                if hop.error is None:
+                    exc = _exc_info()[1]
+                    if exc is not None and exc is not entry[1]:
+                        hop.error = type(exc).__name__
+        return self._set(value)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.var, name)
 
 
 def _timed_handler(
@@ -211,6 +236,9 @@ def _timed_handler(
     cpu0 = _thread_time()
     try:
         return original(instance, *args, **kwargs)
+    except BaseException as exc:
+        hop.error = type(exc).__name__
+        raise
     finally:
         hop.run_end = _perf()
         hop.cpu = _thread_time() - cpu0
@@ -246,6 +274,6 @@ def _wrap_a2s_call(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def install(patches: Patches) -> None:
-    patches.wrap(SyncToAsync, "__call__", _wrap_s2a_call)
     patches.wrap(SyncToAsync, "thread_handler", _ThreadHandler)
+    patches.wrap(SyncToAsync, "deadlock_context", _DeadlockContext)
     patches.wrap(AsyncToSync, "__call__", _wrap_a2s_call)

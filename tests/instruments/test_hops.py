@@ -180,7 +180,7 @@ def test_the_inline_hop_record_sets_every_field_of_a_hop():
     assert hop.run_start is not None and hop.error is None and hop.nested is False
 
 
-def test_no_hop_is_left_for_another_call_to_take_when_asgiref_refuses_a_call_early():
+def test_a_call_asgiref_refuses_before_it_hops_is_no_hop_and_leaves_nothing_open():
     from async_audit.instruments import hops
 
     async def main():
@@ -189,8 +189,37 @@ def test_no_hop_is_left_for_another_call_to_take_when_asgiref_refuses_a_call_ear
         SyncToAsync.deadlock_context.set(True)
         with traced() as trace, pytest.raises(RuntimeError, match="deadlock"):
             await sync_to_async(lambda: None)()
+        SyncToAsync.deadlock_context.set(False)
+        await sync_to_async(lambda: None)()  # the next call hops as usual, untraced
+        with traced() as after:
+            await sync_to_async(lambda: None)()
+        return trace, after
+
+    trace, after = asyncio.run(main())
+    assert trace.hops == [] and hops._open == {}
+    (hop,) = after.hops
+    assert hop.end is not None and hop.error is None
+
+
+def test_a_cancelled_hop_names_the_cancellation_and_a_handled_error_is_not_inherited():
+    import threading
+
+    release = threading.Event()
+
+    async def main():
+        with traced() as trace:
+            task = asyncio.ensure_future(sync_to_async(release.wait)(5))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            release.set()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            try:
+                raise KeyError("handled")
+            except KeyError:
+                await sync_to_async(lambda: None)()
         return trace
 
-    (hop,) = asyncio.run(main()).hops
-    assert hop.error == "RuntimeError" and hop.run_start is None
-    assert hops._pending == {}
+    cancelled, handled = sorted(asyncio.run(main()).hops, key=lambda h: h.start)
+    assert cancelled.error == "CancelledError" and cancelled.end is not None
+    assert handled.error is None and handled.end is not None

@@ -18,8 +18,8 @@ from async_audit.trace import instrument_errors, traced
 from async_audit.trace.core import Trace
 
 PATCHED = [
-    (SyncToAsync, "__call__"),
     (SyncToAsync, "thread_handler"),
+    (SyncToAsync, "deadlock_context"),
     (AsyncToSync, "__call__"),
     (time, "sleep"),
     (builtins, "open"),

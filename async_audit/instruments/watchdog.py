@@ -187,7 +187,8 @@ _threshold = 0.050
 
 
 def watch_current_loop() -> None:
-    """Called on the loop thread when a trace starts there; cheap once the loop is watched."""
+    """Called on the loop thread when a trace starts there: arms the loop's heartbeat if it is
+    not armed (cheap when it is)."""
     if not _running:
         return
     loop = asyncio._get_running_loop()

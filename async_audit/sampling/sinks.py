@@ -23,7 +23,19 @@ PRUNE_BATCH = 1000
 # One encoder for every line: ``json.dumps`` with separators builds a new one per call.
 # Records are trees of fresh dicts and lists, never cyclic, so the cycle check is skipped;
 # the text is the same as ``json.dumps(record, separators=(",", ":"))``.
-_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+_encoder = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+_encode: Any = _encoder.encode
+# ``encode`` still makes the C encoder anew at each call (a microsecond, a twentieth of a
+# sample's encoding): made once here, from the very arguments ``iterencode`` passes it.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    _c_encoder = _c_make_encoder(
+        None, _encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",",
+        False, False, True,
+    )  # fmt: skip
+
+    def _encode(record: Any) -> str:
+        return "".join(_c_encoder(record, 0))
 
 
 class Sink(Protocol):

@@ -277,3 +277,15 @@ def test_a_forked_child_starts_with_its_own_queue_counters_and_free_locks(tmp_pa
     samples = [d for d in _lines(path) if d.get("kind") != "sampling_counters"]
     assert [(d["route"], d["pid"]) for d in samples] == [("async/", pid)]
     assert w.counters()["queued"] == 1  # the parent's sample is still the parent's
+
+
+def test_a_file_line_is_exactly_what_json_dumps_writes_of_the_record():
+    # The sink keeps one C encoder for every line: its text must not differ from the
+    # standard library's, escapes and number forms included.
+    record = {
+        "route": "café/<slug>/\n\"x\"", "started_at": 1796302193.215537, "rate": 0.01,
+        "ev": [["hop", 0, None, 1, True, "sync_to_async", "é", -0.0, 1e300]], "tags": {},
+    }  # fmt: skip
+    assert FileSink("/dev/null").prepare(record) == json.dumps(record, separators=(",", ":")) + "\n"
+    with pytest.raises(TypeError):
+        FileSink("/dev/null").prepare({"x": object()})

@@ -39,7 +39,7 @@ from async_audit.trace.core import active_traces_on, instrument_error, trace_of_
 from async_audit.trace.events import LoopLag
 from async_audit.trace.stack import capture_stack, first_user_frame, is_library_file
 
-__all__ = ["start", "stop", "watch_current_loop"]
+__all__ = ["start", "stop", "watch_current_loop", "watch_main_loop"]
 
 _perf = time.perf_counter
 
@@ -207,6 +207,20 @@ def watch_current_loop() -> None:
         watch.arm(loop)
     except Exception:
         instrument_error()
+
+
+def watch_main_loop() -> None:
+    """From a worker thread whose trace has just started (a sync-mode request under ASGI):
+    have the server's loop watched too, where the request's async views and
+    ``async_to_sync`` calls run. On Python 3.12+ a stall there is attributed through the
+    task's context (3.10/3.11 cannot read it). Nothing under WSGI: there is no such loop.
+    """
+    from asgiref.sync import SyncToAsync
+
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if _running and loop is not None and not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(watch_current_loop)
 
 
 def _trace_of_running_task(loop: asyncio.AbstractEventLoop, thread: int) -> Any:

@@ -118,15 +118,7 @@ class SamplingMiddleware:
 def _watch_main_loop() -> None:
     """Sync mode under ASGI: a sync-only member below drags this middleware into sync mode
     (Django's rule; no hop is added, the top adapter was there anyway), so the trace starts
-    in the request's worker thread. Ask the loop watchdog to watch the server's loop too,
-    where async views and ``async_to_sync`` calls of this request run: on Python 3.12+ a
-    stall there is attributed through the task's context (3.10/3.11 cannot read it).
-    """
-    from asgiref.sync import SyncToAsync
-
+    in the request's worker thread (see ``watchdog.watch_main_loop``)."""
     from async_audit.instruments import watchdog
 
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    if loop is not None and not loop.is_closed():
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(watchdog.watch_current_loop)
+    watchdog.watch_main_loop()

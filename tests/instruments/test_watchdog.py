@@ -154,3 +154,28 @@ def test_a_loop_with_no_trace_in_flight_keeps_no_heartbeat_and_the_next_trace_re
     assert len(while_traced) == 1 and after == []
     (lag,) = trace.loop_lags  # caught after the pause, and only the traced stall
     assert 0.1 <= lag.duration < 0.35
+
+
+def test_a_trace_started_in_a_worker_thread_has_the_servers_loop_watched():
+    # A sync-mode request under ASGI (the sampling middleware or the panel dragged into sync
+    # mode): its trace starts in asgiref's worker, its async parts run on the server's loop.
+    from asgiref.sync import sync_to_async
+
+    def armed(loop: asyncio.AbstractEventLoop) -> bool:
+        return any(w.armed for w in list(watchdog._watches.values()) if w.loop_ref() is loop)
+
+    def in_worker(loop: asyncio.AbstractEventLoop) -> tuple[bool, bool, object]:
+        with traced() as trace:
+            before = armed(loop)
+            watchdog.watch_main_loop()
+            deadline = time.perf_counter() + 5.0
+            while not armed(loop) and time.perf_counter() < deadline:
+                time.sleep(0.005)  # the loop is free: it runs the call it was handed
+            return before, armed(loop), trace.loop
+
+    async def main() -> tuple[bool, bool, object]:
+        return await sync_to_async(in_worker)(asyncio.get_running_loop())
+
+    before, after, trace_loop = asyncio.run(main())
+    assert trace_loop is None  # started off the loop: no loop hook ran
+    assert before is False and after is True

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dis
 import os
 import sys
 import threading
@@ -234,6 +235,22 @@ def _trace_of_running_task(loop: asyncio.AbstractEventLoop, thread: int) -> Any:
     return peers[0] if len(peers) == 1 else None
 
 
+# Instructions that call nothing: a frame standing at one is not inside a blocking call.
+# The interpreter hands the GIL over at these (the top of a function, a loop's jump back),
+# so a loop thread waiting there to take it back is starved by another thread's Python
+# (a CPU-bound sync view in its worker, on a loaded machine), not stalled by its own code.
+_NO_CALL_OPS = frozenset(op for name, op in dis.opmap.items() if name == "RESUME" or "JUMP" in name)
+
+
+def _between_calls(frame: Any) -> bool:
+    try:
+        code = frame.f_code.co_code
+        i = frame.f_lasti
+        return 0 <= i < len(code) and code[i] in _NO_CALL_OPS
+    except (AttributeError, TypeError):
+        return False
+
+
 def _check(watch: _Watch) -> None:
     loop = watch.loop_ref()
     if loop is None or loop.is_closed():
@@ -262,7 +279,15 @@ def _check(watch: _Watch) -> None:
     if waited is not None and now - watch.due - waited < _threshold:
         return
     cpu = _cpu(watch.clock)
-    if cpu is not None and cpu - watch.tick_cpu < _threshold and _runnable(watch.stat_fd) is True:
+    # The loop thread's own CPU has not covered the lag: it was not computing. If it waits
+    # for a CPU ('R'), or stands at an instruction that cannot be inside a call (the points
+    # where a thread gives up the GIL and waits to take it back), other threads had the GIL
+    # or the machine had the CPUs: judged later. What is left is a call that blocks.
+    if (
+        cpu is not None
+        and cpu - watch.tick_cpu < _threshold
+        and (_runnable(watch.stat_fd) is True or _between_calls(frame))
+    ):
         return
     trace = _trace_of_running_task(loop, watch.thread)
     if trace is None:

@@ -179,3 +179,33 @@ def test_a_trace_started_in_a_worker_thread_has_the_servers_loop_watched():
     before, after, trace_loop = asyncio.run(main())
     assert trace_loop is None  # started off the loop: no loop hook ran
     assert before is False and after is True
+
+
+def test_a_thread_waiting_for_the_gil_is_told_from_one_blocked_in_a_call():
+    # Seen in CI (Python 3.12, two loaded cores): a CPU-bound sync view's worker kept the
+    # GIL while the loop thread waited at the top of a weakref callback, which read as a
+    # 57 ms stall of the loop. A thread that gave up the GIL stands at an instruction that
+    # calls nothing; one blocked in a call stands at the call.
+    spinning = [True]
+
+    def spin() -> None:
+        while spinning[0]:
+            pass
+
+    def sleep() -> None:
+        sleep_bound_before_install(0.3)
+
+    threads = [threading.Thread(target=spin), threading.Thread(target=sleep)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.05)
+        frames = sys._current_frames()
+        spin_frame, sleep_frame = (frames[t.ident] for t in threads)  # type: ignore[index]
+        assert spin_frame.f_code.co_name == "spin" and sleep_frame.f_code.co_name == "sleep"
+        assert watchdog._between_calls(spin_frame)
+        assert not watchdog._between_calls(sleep_frame)
+    finally:
+        spinning[0] = False
+        for t in threads:
+            t.join()

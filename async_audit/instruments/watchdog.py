@@ -10,14 +10,18 @@ the loop thread's current frame (``sys._current_frames``), finds the task runnin
 the trace in that task's context, and records a ``LoopLag`` there; the next heartbeat closes it.
 
 A late heartbeat is not always a stall. A stall is the loop thread *running something*
-(CPU work, or a call blocked in the kernel) for too long. Two look-alikes are ruled out:
+(CPU work, or a call blocked in the kernel) for too long. Three look-alikes are ruled out:
 - a loop idle in its selector (its innermost frame is the selector's wait or the loop's own
   machinery): nothing of the project runs, the timer merely fired late;
 - a loop thread that was runnable but not scheduled (other processes had the CPUs): on
   Linux, the thread's run-queue wait (``/proc/self/task/<tid>/schedstat``) is taken off the
   lag, and a thread still runnable ('R' in its ``stat``) whose CPU clock
   (``pthread_getcpuclockid``) has not advanced by the threshold since the heartbeat is
-  judged later: what counts is the thread's own time, which machine load does not change.
+  judged later: what counts is the thread's own time, which machine load does not change;
+- a loop thread waiting to take the GIL back from another thread's Python (a CPU-bound
+  sync view in its worker, on a loaded machine): its CPU has not covered the lag and its
+  innermost frame stands at an instruction that calls nothing (``_between_calls``), so it
+  is not inside a blocking call: judged later.
 The CPU clock also gives how much of a stall was CPU work. Elsewhere only the selector rule
 applies.
 """

@@ -97,22 +97,23 @@ def _cpu(clock: int | None) -> float | None:
 class _Watch:
     __slots__ = ("armed", "clock", "due", "handle", "interval", "last_tick", "loop_ref",
                  "sched_fd", "stall", "stat_fd", "thread", "tick_cpu", "tick_queued")  # fmt: skip
+    # Set by ``arm``, before anything reads them.
+    last_tick: float
+    due: float
+    tick_cpu: float
+    tick_queued: float | None
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
         # Made on the loop thread: the clocks read here are the loop thread's.
         self.loop_ref = weakref.ref(loop)
         self.thread = threading.get_ident()
         self.interval = interval
-        self.last_tick = _perf()
-        self.due = self.last_tick + interval
         self.stall: LoopLag | None = None
         self.handle: asyncio.TimerHandle | None = None
         self.armed = False
         self.clock = _cpu_clock()
         self.sched_fd = _open_proc("schedstat")  # run ns, run-queue wait ns, slices
         self.stat_fd = _open_proc("stat")
-        self.tick_cpu = time.thread_time()
-        self.tick_queued = _queued(self.sched_fd)
 
     def tick(self) -> None:
         now = _perf()
@@ -215,7 +216,8 @@ def watch_current_loop() -> None:
 
 
 def watch_main_loop() -> None:
-    """From a worker thread whose trace has just started (a sync-mode request under ASGI):
+    """Called on a thread without a loop when a trace starts there (a sync-mode request under
+    ASGI, in asgiref's worker):
     have the server's loop watched too, where the request's async views and
     ``async_to_sync`` calls run. On Python 3.12+ a stall there is attributed through the
     task's context (3.10/3.11 cannot read it). Nothing under WSGI: there is no such loop.
@@ -332,6 +334,8 @@ def start(interval_ms: float = 10.0, threshold_ms: float = 50.0) -> None:
         _thread.start()
         if watch_current_loop not in core.loop_trace_hooks:
             core.loop_trace_hooks.append(watch_current_loop)
+        if watch_main_loop not in core.thread_trace_hooks:
+            core.thread_trace_hooks.append(watch_main_loop)
 
 
 def stop() -> None:
@@ -340,6 +344,8 @@ def stop() -> None:
         _running = False
         with contextlib.suppress(ValueError):
             core.loop_trace_hooks.remove(watch_current_loop)
+        with contextlib.suppress(ValueError):
+            core.thread_trace_hooks.remove(watch_main_loop)
         thread, _thread = _thread, None
         watches = list(_watches.items())
         _watches.clear()

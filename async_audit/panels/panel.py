@@ -126,10 +126,6 @@ class AsyncAuditPanel(Panel):
             logger.warning("async_audit panel: could not start the trace", exc_info=True)
             return super().process_request(request)
         owned = self._owned
-        if owned.trace.loop is None:  # a worker thread: the server's loop, if any, is watched
-            from async_audit.instruments import watchdog
-
-            watchdog.watch_main_loop()
         try:
             # The base class's body, called here: under WSGI a frame of it would stay on the
             # stack between this boundary and the chain, and become the site of every hop the

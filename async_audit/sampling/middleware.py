@@ -76,8 +76,6 @@ class SamplingMiddleware:
         if not self._installed:
             self._install()
         owned = OwnedTrace(request.method, self.max_events)
-        if owned.trace.loop is None:
-            _watch_main_loop()
         status = 500  # unless a response comes back (Django converts most exceptions itself)
         try:
             response = self.get_response(request)
@@ -113,12 +111,3 @@ class SamplingMiddleware:
             self.writer.submit(trace, request.method or "GET", *decision)
         except Exception:
             instrument_error(trace)
-
-
-def _watch_main_loop() -> None:
-    """Sync mode under ASGI: a sync-only member below drags this middleware into sync mode
-    (Django's rule; no hop is added, the top adapter was there anyway), so the trace starts
-    in the request's worker thread (see ``watchdog.watch_main_loop``)."""
-    from async_audit.instruments import watchdog
-
-    watchdog.watch_main_loop()

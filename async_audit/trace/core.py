@@ -74,6 +74,9 @@ _error_logged = False
 # imported): the loop watchdog starts watching it, the blocking-call instrument quiets its
 # self-pipe.
 loop_trace_hooks: list[Callable[[], None]] = []
+# Called on any other thread when a trace starts there (a sync-mode request under ASGI runs
+# in asgiref's worker, its async parts on the server's loop): the watchdog watches that loop.
+thread_trace_hooks: list[Callable[[], None]] = []
 
 DEFAULT_MAX_EVENTS: int = conf.DEFAULTS["MAX_EVENTS_PER_TRACE"]
 # Past the limit, the events error-level findings stand on (a blocking call, a stall, an
@@ -349,9 +352,8 @@ def start_trace(
         if trace.task is not None:
             _task_traces[trace.task] = trace
     token = _current.set(trace)
-    if trace.loop is not None:
-        for hook in loop_trace_hooks:
-            hook()
+    for hook in loop_trace_hooks if trace.loop is not None else thread_trace_hooks:
+        hook()
     return trace, token
 
 

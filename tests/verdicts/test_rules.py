@@ -52,7 +52,10 @@ def test_one_slow_call_is_io_bound_but_not_a_fanout():
 
 def test_the_async_fanout_that_already_gathers_has_nothing_to_fix():
     v = judge("/pairs/fanout/async/")
-    assert codes(v) == [] and v.verdict == "ok"
+    # It failed once beside two CPU hogs (2026-12-03), its findings unrecorded: named now.
+    assert codes(v) == [] and v.verdict == "ok", [
+        (f.code, f.message, f.evidence) for f in v.findings
+    ]
 
 
 @pytest.mark.parametrize("path", ["/pairs/cpu/sync/", "/pairs/db/sync/"])

@@ -26,6 +26,7 @@ from async_audit.trace.core import Trace
 __all__ = ["HOST", "SCHEMA", "make_record", "row_fields", "sample_columns"]
 
 # 1: the trace only. 2: plus the figure columns (``sample_columns``). 3: the compact trace.
+# 4: the compact trace, hops and defaults shorter (``trace/compact.py``).
 SCHEMA = COMPACT_SCHEMA
 HOST = socket.gethostname()[:255]
 
@@ -33,8 +34,10 @@ HOST = socket.gethostname()[:255]
 def make_record(trace: Trace, method: str, rate: float, forced: bool) -> dict[str, Any]:
     """The JSON-safe sample of one request (runs in the writer thread, off the request)."""
     d = compact_trace(trace)
-    d["label"] = f"{method} {d['route']}"
-    d.update(method=method, host=HOST, pid=os.getpid(), sample_rate=rate, forced=forced)
+    # The label is "METHOD route" (``expand`` makes it), and ``forced`` is written if true.
+    d.update(method=method, host=HOST, pid=os.getpid(), sample_rate=rate)
+    if forced:
+        d["forced"] = True
     return d
 
 

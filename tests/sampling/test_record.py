@@ -1,9 +1,10 @@
-"""The stored form (schema 3, compact) reads back as the trace schema 2 stored.
+"""The stored form (schema 4, compact) reads back as the trace schema 2 stored.
 
-Schema 3 keeps times as integer microseconds in positional lists and derives the rest when
-a row is read. Whatever the form, the report must see the same traces, the same columns and
-so the same findings and figures; rows of schema 2 stay readable; a compact row this package
-did not write is skipped and counted, never fatal.
+Schemas 3 and 4 keep times as integer microseconds in positional lists and derive the rest
+when a row is read; schema 4 writes hops and a trace's defaults shorter. Whatever the form,
+the report must see the same traces, the same columns and so the same findings and figures;
+rows of schemas 2 and 3 stay readable; a compact row this package did not write is skipped
+and counted, never fatal.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from async_audit.sampling.record import HOST, SCHEMA, make_record, row_fields
 from async_audit.storage import as_trace, parse_sample
 from async_audit.trace import traced
 from async_audit.trace.asgi import TracedASGIApp
+from async_audit.trace.compact import HOP, HOP_TAIL
 from async_audit.trace.core import Trace
 from async_audit.trace.events import (
     BlockingCall,
@@ -133,7 +135,7 @@ def test_every_kind_reads_back_as_schema_2_stored_it_and_nothing_private_is_kept
     trace = _one_of_each()
     record = make_record(trace, "GET", 0.5, False)
     text = json.dumps(record)
-    assert record["schema"] == SCHEMA == 3
+    assert record["schema"] == SCHEMA == 4
     for secret in ("secret", "user 42", "/v1/user/42"):
         assert secret not in text  # the SQL's literal, the exception's message, the path
     back, error = parse_sample(text)
@@ -145,6 +147,52 @@ def test_every_kind_reads_back_as_schema_2_stored_it_and_nothing_private_is_kept
     # The hop still running when the response went out is in the view's window: judged by
     # its start, it does not break the columns (it used to raise in the writer).
     assert row_fields(record)["hops"] == 3
+
+
+def test_a_hop_like_djangos_own_is_written_short_and_any_other_in_full():
+    with traced("GET /x") as trace:
+        trace.route, trace.status = "x/", 200
+        t0, me, ms = trace.t0, trace.thread, 0.001
+        trace.add(Hop(t0 + 1 * ms, t0 + 4 * ms, me, True, target="m.f",
+                      run_start=t0 + 2 * ms, run_end=t0 + 3 * ms, run_thread=7, cpu=0.001))  # fmt: skip
+        trace.add(Hop(t0 + 2.5 * ms, t0 + 2.8 * ms, 7, False, direction="async_to_sync",
+                      target="m.g", nested=True, error="ValueError"))  # fmt: skip
+        trace.add(Hop(t0 + 5 * ms, None, me, True, target="m.h"))  # never ended
+        trace.add(Hop(t0 + 6 * ms, t0 + 7 * ms, me, True, target="m.i", thread_sensitive=False))
+    record = make_record(trace, "GET", 0.5, False)
+    hops = [row for row in record["ev"] if type(row[0]) is int]
+    assert len(hops) == len(record["ev"]) == 4
+    full = len(HOP) + len(HOP_TAIL)
+    assert [len(row) for row in hops] == [len(HOP), full, len(HOP), full]
+    assert hops[0] == [1000, 3000, "m.f", None, 1000, 1000, 1000, 1]
+    assert hops[1][len(HOP) :] == [1, False, "async_to_sync", True, True, "ValueError"]
+    assert hops[3][len(HOP) :] == [0, True, "sync_to_async", False, False, None]
+    assert record["threads"] == [me, 7]
+    # A trace's defaults are not written, and read back.
+    for key in ("label", "forced", "tags", "shared_thread", "dropped_events"):
+        assert key not in record, key
+    back, error = parse_sample(json.dumps(record))
+    assert error is None, error
+    assert back["label"] == "GET x/" and back["forced"] is False and back["tags"] == {}
+    assert back["summary"]["dropped_events"] == 0 and back["shared_thread"] is False
+    assert [h["target"] for h in back["events"]] == ["m.f", "m.g", "m.h", "m.i"]
+    assert back["events"][1]["thread"] == 7 and back["events"][1]["error"] == "ValueError"
+    assert back["events"][2]["end_ms"] is None and back["events"][3]["thread_sensitive"] is False
+    _same({**back, "schema": 2}, _schema2(trace, "GET", 0.5, False))
+
+
+def test_rows_of_schema_3_read_as_they_did():
+    """Rows the previous version wrote (a made trace of every kind, then real requests of
+    the test app, one forced, one tagged), with what it read them as."""
+    with open(os.path.join(os.path.dirname(__file__), "schema3_rows.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    assert len(rows) == 9 and all(r["row"]["schema"] == 3 for r in rows)
+    for r in rows:
+        back, error = parse_sample(json.dumps(r["row"]))
+        assert error is None, error
+        assert back == r["expanded"]
+        fields = row_fields(r["row"])
+        assert fields["schema"] == 3 and fields["data"] is r["row"]
 
 
 def test_a_subclass_of_a_known_kind_is_stored_as_that_kind():
@@ -170,7 +218,7 @@ def test_real_requests_read_back_the_same_and_make_the_same_columns():
         assert error is None, error
         _same({**back, "schema": 2}, old, trace.label, loose=True)
         new_row, old_row = row_fields(record), row_fields(old)
-        assert new_row["schema"] == 3 and old_row["schema"] == 2
+        assert new_row["schema"] == 4 and old_row["schema"] == 2
         assert new_row["data"] is record  # the compact form is what is stored
         for row in (new_row, old_row):
             del row["data"], row["schema"]
@@ -220,6 +268,13 @@ def test_a_compact_row_that_does_not_read_is_skipped_and_counted():
         {**good, "sites": []},  # every hop's site index points nowhere
         {**good, "sites": [7] * len(good["sites"])},
         {**good, "ev": [["blocking", 1, 2, 0, True, "time.sleep", "sleep", None, "x"]]},
+        {**good, "ev": [[1, 2, "m.f", None, 0, 0, 0, 0, 0]]},  # a hop of 9 fields
+        {
+            **good,
+            "ev": [[1, 2, "m.f", None, 0, 0, 0, 0, 99, True, "sync_to_async", True, False, None]],
+        },  # its thread points nowhere
+        {**good, "ev": [[1, 2, "m.f", 5, 0, 0, 0, 0]]},  # its site points nowhere
+        {**good, "ev": [[1, "2", "m.f", None, 0, 0, 0, 0]]},
     ]
     with connections["default"].cursor() as cursor:
         for record in [good, *bad]:

@@ -12,6 +12,7 @@ from django.db import connections
 from async_audit.models import Sample, SamplingCounters
 from async_audit.sampling.sinks import DatabaseSink, FileSink
 from async_audit.sampling.writer import Writer
+from async_audit.storage import parse_sample
 from async_audit.trace.owner import OwnedTrace
 
 
@@ -46,7 +47,8 @@ def test_every_queued_sample_is_written_to_the_file_with_its_origin_and_rate(tmp
     assert {(d["route"], d["host"], d["pid"], d["sample_rate"]) for d in samples} == {
         ("sync/", os.uname().nodename[:255], os.getpid(), 0.5)
     }
-    assert all(isinstance(d["started_at"], float) and d["label"] == "GET sync/" for d in samples)
+    assert all(isinstance(d["started_at"], float) and d["method"] == "GET" for d in samples)
+    assert all(parse_sample(json.dumps(d))[0]["label"] == "GET sync/" for d in samples)
     counters = [d for d in lines if d.get("kind") == "sampling_counters"][-1]
     assert (counters["sampled"], counters["stored"], counters["dropped"]) == (25, 25, {})
 

@@ -1,13 +1,17 @@
 """Event-loop lag watchdog: notices a loop that has not ticked for N ms and samples its stack.
 
-Covers blocking the patches cannot see (C extensions, names bound before install). Each
-watched loop runs a heartbeat (``call_later`` chain, in an empty context so it never keeps a
-request's trace alive) while traces are in flight: a tick that finds none stops the chain,
-and the next trace started on the loop starts it again, so a loop serving untraced requests
-(sampling at 1%) or none at all keeps no timer of ours. One daemon thread checks every
-armed heartbeat's age. On a stall it reads
-the loop thread's current frame (``sys._current_frames``), finds the task running there and
-the trace in that task's context, and records a ``LoopLag`` there; the next heartbeat closes it.
+Covers blocking the patches cannot see (C extensions, names bound before install). One
+daemon thread keeps a heartbeat on each watched loop while traces are in flight: every
+interval it hands the loop a tick (``call_soon_threadsafe``, in an empty context so it never
+keeps a request's trace alive), one at a time, and checks how long the tick has waited. A
+tick that finds no trace in flight disarms the loop, and the next trace started there arms
+it again, so a loop serving untraced requests (sampling at 1%) or none at all gets nothing
+from us. The tick is handed over rather than scheduled with ``call_later``: a timer in the
+loop's heap makes every iteration of the loop read the clock and work out a timeout (in a
+loop with no timer of its own, a fifteenth of what tracing a request on Django's default
+stack costs). On a stall the thread reads the loop thread's current frame
+(``sys._current_frames``), finds the task running there and the trace in that task's
+context, and records a ``LoopLag`` there; the tick, when it runs, closes it.
 
 A late heartbeat is not always a stall. A stall is the loop thread *running something*
 (CPU work, or a call blocked in the kernel) for too long. Three look-alikes are ruled out:
@@ -96,10 +100,11 @@ def _cpu(clock: int | None) -> float | None:
 
 class _Watch:
     __slots__ = ("armed", "clock", "due", "handle", "interval", "last_tick", "loop_ref",
-                 "sched_fd", "stall", "stat_fd", "thread", "tick_cpu", "tick_queued")  # fmt: skip
+                 "posted", "sched_fd", "stall", "stat_fd", "thread", "tick_cpu",
+                 "tick_queued")  # fmt: skip
     # Set by ``arm``, before anything reads them.
     last_tick: float
-    due: float
+    due: float  # when the next tick is to be handed over; once handed over, when it was
     tick_cpu: float
     tick_queued: float | None
 
@@ -109,13 +114,15 @@ class _Watch:
         self.thread = threading.get_ident()
         self.interval = interval
         self.stall: LoopLag | None = None
-        self.handle: asyncio.TimerHandle | None = None
+        self.handle: asyncio.Handle | None = None
         self.armed = False
+        self.posted = False  # a tick handed to the loop has not run yet
         self.clock = _cpu_clock()
         self.sched_fd = _open_proc("schedstat")  # run ns, run-queue wait ns, slices
         self.stat_fd = _open_proc("stat")
 
     def tick(self) -> None:
+        """On the loop thread, when the loop gets to the tick it was handed."""
         now = _perf()
         # On the loop thread: thread_time() is the clock the watchdog reads from outside.
         cpu, queued = time.thread_time(), _queued(self.sched_fd)
@@ -127,26 +134,37 @@ class _Watch:
                 stall.queued = max(0.0, queued - self.tick_queued)
             self.stall = None
         self.last_tick = now
-        self.due = now + self.interval
         self.tick_cpu, self.tick_queued = cpu, queued
-        loop = self.loop_ref()
+        self.handle = None
+        self.due = now + self.interval  # before ``posted``: never a stale due seen as waiting
+        self.posted = False
         # No trace in flight (on any thread: a sync-mode request's trace lives in a worker,
-        # its async parts run here): nothing a stall could be charged to. The timer would
-        # only make every loop iteration compute a timeout, and wake an idle loop 100 times
-        # a second. ``arm`` restarts it when a trace starts.
-        if loop is not None and _running and core.tracing_active():
-            self.handle = loop.call_later(self.interval, self.tick, context=_EMPTY)
-        else:
+        # its async parts run here): nothing a stall could be charged to. ``arm`` starts
+        # the heartbeat again when a trace starts.
+        if not (_running and core.tracing_active()):
             self.armed = False
-            self.handle = None
 
     def arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        """On the loop thread: start the heartbeat chain again, from now."""
+        """On the loop thread: start the heartbeat again, from now."""
         self.tick_cpu, self.tick_queued = time.thread_time(), _queued(self.sched_fd)
         self.last_tick = now = _perf()
         self.due = now + self.interval  # before ``armed``: the checker never sees a stale due
+        self.posted = False
         self.armed = True
-        self.handle = loop.call_later(self.interval, self.tick, context=_EMPTY)
+
+    def beat(self, now: float) -> None:
+        """On the watchdog thread: hand the loop its next tick, when it is due."""
+        if not self.armed or self.posted or now < self.due:
+            return
+        loop = self.loop_ref()
+        if loop is None:
+            return
+        self.posted = True
+        self.due = now  # a tick the loop leaves waiting from now is its lag
+        try:
+            self.handle = loop.call_soon_threadsafe(self.tick, context=_EMPTY)
+        except RuntimeError:  # the loop closed meanwhile: ``_check`` lets it go
+            self.posted = False
 
     def close(self) -> None:
         fds, self.sched_fd, self.stat_fd = (self.sched_fd, self.stat_fd), None, None
@@ -318,6 +336,7 @@ def _run() -> None:
         for watch in list(_watches.values()):
             try:
                 _check(watch)
+                watch.beat(_perf())
             except Exception:
                 instrument_error()
 

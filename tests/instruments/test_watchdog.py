@@ -130,28 +130,37 @@ def _our_timers(loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHandle]:
     return [h for h in scheduled if not h.cancelled() and "tick" in repr(h._callback)]
 
 
-def test_a_loop_with_no_trace_in_flight_keeps_no_heartbeat_and_the_next_trace_restarts_it():
-    # Sampling at 1%: most requests are untraced, and an idle server serves none. A live
-    # heartbeat would make each loop iteration compute a timeout and wake the loop 100 times
-    # a second for nothing to charge a stall to.
-    async def main() -> tuple[object, list[object], list[object]]:
+def test_the_heartbeat_runs_only_while_traces_are_in_flight_and_never_as_a_timer():
+    # Sampling at 1%: most requests are untraced, and an idle server serves none: a live
+    # heartbeat would wake the loop 100 times a second for nothing to charge a stall to.
+    # And a timer in the loop's heap makes each iteration of the loop compute a timeout.
+    async def main() -> tuple[object, list[float], list[float], list[object]]:
         loop = asyncio.get_running_loop()
+        timers: list[object] = []
         with traced():
-            await asyncio.sleep(0.03)
-            while_traced = _our_timers(loop)
-        await asyncio.sleep(0.05)  # a tick finds no trace in flight and stops the chain
-        after = _our_timers(loop)
-        (watch,) = [w for w in watchdog._watches.values() if w.loop_ref() is loop]
+            (watch,) = [w for w in watchdog._watches.values() if w.loop_ref() is loop]
+            ticks = [watch.last_tick]
+            for _ in range(10):
+                await asyncio.sleep(0.01)
+                ticks.append(watch.last_tick)
+                timers += _our_timers(loop)
+        await asyncio.sleep(0.05)  # a tick finds no trace in flight and disarms the loop
         assert not watch.armed
+        idle = [watch.last_tick]
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+            idle.append(watch.last_tick)
         sleep_bound_before_install(0.2)  # untraced: not a stall of any trace, and unseen
         with traced() as trace:  # the next trace arms it again, from now
             await asyncio.sleep(0.03)
             sleep_bound_before_install(0.2)
             await asyncio.sleep(0.03)
-        return trace, while_traced, after
+        return trace, ticks, idle, timers
 
-    trace, while_traced, after = asyncio.run(main())
-    assert len(while_traced) == 1 and after == []
+    trace, ticks, idle, timers = asyncio.run(main())
+    assert timers == []
+    assert len(set(ticks)) >= 3, ticks  # about one tick per 10 ms while traced
+    assert len(set(idle)) == 1, idle  # none while nothing is traced
     (lag,) = trace.loop_lags  # caught after the pause, and only the traced stall
     assert 0.1 <= lag.duration < 0.35
 

@@ -6,7 +6,10 @@ Three variants, interleaved round by round so machine noise hits them alike:
   off       no instruments installed
   idle      instruments installed, nothing traced (what every untraced request pays)
   traced    instruments installed, every operation inside a trace
-Each figure is the median over rounds. Per-event cost = (traced - off) per operation.
+Each time is the median over rounds. The costs are medians of each round's own difference
+(traced - off, per operation), which a slow stretch of the machine shifts far less than a
+difference of medians: of wall time, and of CPU time (``process_time``: every thread of the
+process, the worker's and the watchdog's included, system calls included).
 """
 
 from __future__ import annotations
@@ -62,28 +65,40 @@ def _set_variant(variant: str) -> None:
         instruments.install()
 
 
-def _timed(variant: str, body: Callable[[], None]) -> float:
+Times = tuple[float, float]  # (wall, CPU) seconds
+
+
+def _clocks() -> Times:
+    return time.perf_counter(), time.process_time()
+
+
+def _since(start: Times) -> Times:
+    wall, cpu = _clocks()
+    return wall - start[0], cpu - start[1]
+
+
+def _timed(variant: str, body: Callable[[], None]) -> Times:
     _set_variant(variant)
     if variant == "traced":
         with traced():
-            t = time.perf_counter()
+            t = _clocks()
             body()
-            return time.perf_counter() - t
-    t = time.perf_counter()
+            return _since(t)
+    t = _clocks()
     body()
-    return time.perf_counter() - t
+    return _since(t)
 
 
-def _timed_async(variant: str, body: Callable[[], object]) -> float:
-    async def run() -> float:
+def _timed_async(variant: str, body: Callable[[], object]) -> Times:
+    async def run() -> Times:
         if variant == "traced":
             with traced():
-                t = time.perf_counter()
+                t = _clocks()
                 await body()  # type: ignore[misc]
-                return time.perf_counter() - t
-        t = time.perf_counter()
+                return _since(t)
+        t = _clocks()
         await body()  # type: ignore[misc]
-        return time.perf_counter() - t
+        return _since(t)
 
     _set_variant(variant)
     return asyncio.run(run())
@@ -133,7 +148,7 @@ def main() -> None:
 
         return run
 
-    cases: list[tuple[str, int, Callable[[str], float]]] = [
+    cases: list[tuple[str, int, Callable[[str], Times]]] = [
         ("hop (sync_to_async)", n, lambda v: _timed_async(v, hops)),
         ("query (sqlite SELECT 1)", n, lambda v: _timed(v, queries)),
         ("outbound HTTP (urllib, loopback)", n // 10, lambda v: _timed(v, http_calls)),
@@ -150,7 +165,7 @@ def main() -> None:
             lambda v: _timed_async(v, requests("/sync/")),
         ),
     ]
-    results: dict[str, dict[str, list[float]]] = {
+    results: dict[str, dict[str, list[Times]]] = {
         name: {v: [] for v in VARIANTS} for name, _, _ in cases
     }
     for _name, _ops, run in cases:
@@ -159,19 +174,28 @@ def main() -> None:
         for name, ops, run in cases:
             order = VARIANTS if r % 2 == 0 else tuple(reversed(VARIANTS))
             for variant in order:
-                results[name][variant].append(run(variant) / ops * 1e6)
+                wall, cpu = run(variant)
+                results[name][variant].append((wall / ops * 1e6, cpu / ops * 1e6))
     instruments.uninstall()
     server.shutdown()
 
     print(f"python {sys.version.split()[0]}, django {django.get_version()}, {os.cpu_count()} cores, "
-          f"{rounds} interleaved rounds, medians")  # fmt: skip
-    header = f"{'operation':40} {'off us':>9} {'idle us':>9} {'traced us':>10} {'idle/off':>9} {'traced/off':>10} {'cost us':>8}"
+          f"{rounds} interleaved rounds, medians, us per operation")  # fmt: skip
+    header = (
+        f"{'operation':40} {'off':>9} {'idle':>9} {'traced':>9} {'idle/off':>9} "
+        f"{'traced/off':>10} {'cost':>8} {'CPU cost':>9}"
+    )
     print(header)
     print("-" * len(header))
     for name, _, _ in cases:
-        off, idle, tr = (statistics.median(results[name][v]) for v in VARIANTS)
+        runs = results[name]
+        off, idle, tr = (statistics.median(w for w, _ in runs[v]) for v in VARIANTS)
+        pairs = list(zip(runs["traced"], runs["off"], strict=True))
+        cost = statistics.median(t[0] - o[0] for t, o in pairs)
+        cpu = statistics.median(t[1] - o[1] for t, o in pairs)
         print(
-            f"{name:40} {off:9.2f} {idle:9.2f} {tr:10.2f} {idle / off:9.3f} {tr / off:10.3f} {tr - off:8.2f}"
+            f"{name:40} {off:9.2f} {idle:9.2f} {tr:9.2f} {idle / off:9.3f} {tr / off:10.3f} "
+            f"{cost:8.2f} {cpu:9.2f}"
         )
 
 

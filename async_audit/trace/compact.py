@@ -60,7 +60,8 @@ _SCHEMAS = (3, COMPACT_SCHEMA)
 # A hop of schema 4 (``thread``, ``run_thread`` index ``threads``, ``site`` ``sites``), and
 # what follows only when one differs from the default of Django's own hops: on the owner's
 # thread (index 0) and its loop, ``sync_to_async``, thread-sensitive, not nested, no error.
-HOP = ("start", "duration", "target", "site", "queue_wait_us", "run_us", "cpu_us", "run_thread")
+HOP = ("start_us", "duration_us", "target", "site", "queue_wait_us", "run_us", "cpu_us",
+       "run_thread")  # fmt: skip
 HOP_TAIL = ("thread", "on_loop", "direction", "thread_sensitive", "nested", "error")
 
 # Other events (and a hop of schema 3): after [kind, start_us, duration_us, thread,

@@ -148,7 +148,8 @@ def _stored_figures(
         if figures is not None:
             v.figures.update(figures)
         elif v.figures.get("measured") is False:
-            # Seen only in error responses: judged on those with evidence, all counted.
+            # Seen only in error responses: judged on a uniform sample of them (all that
+            # hold evidence, up to the cap), all counted.
             v.figures["samples"] += stored.errors.get(v.key, 0) - judged_errors.get(v.key, 0)
 
 

@@ -11,7 +11,9 @@ A row of schema 2 carries, besides its trace, the numbers the report needs of it
 - **full traces** (decoded and validated JSON) only for what the verdicts read: per route a
   uniform random ``VERDICT_TRACES`` of the measured samples, up to ``EVIDENCE_PER_ROUTE`` of
   those holding evidence (a blocking call, a stall, an exception: rare and never to be
-  sampled away), and up to as many error responses holding evidence.
+  sampled away), and of the error responses (not measured) as many of each: a route seen
+  only in error responses (404s, redirects) gets its figures from those, as it would from
+  every one of its traces.
 
 Rows of schema 1 (written before the columns existed, or by a worker still running the
 previous version during a deploy) have NULL columns: they are decoded and computed in
@@ -71,7 +73,7 @@ class Stored:
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)  # route key -> figures
     streamed: dict[str, Streamed] = field(default_factory=dict)  # routes merged with probes
     partial: dict[str, list[int]] = field(default_factory=dict)  # key -> [samples, dropped]
-    unmeasured: int = 0  # error responses: no figures, only their evidence is read
+    unmeasured: int = 0  # error responses: in no measured route's figures
     errors: dict[str, int] = field(default_factory=dict)  # route key -> error responses
     total: int = 0
     arrivals: Arrivals | None = None
@@ -246,6 +248,7 @@ def _read_old_rows(query: _Query, out: Stored, per_route: int, evidence_per_rout
     rows = rows.filter(**query.orm_filter)
     rows = rows.annotate(raw_data=Cast("data", output_field=TextField()))
     kept = Reservoir(per_route, evidence_per_route)
+    errors = Reservoir(per_route, evidence_per_route)  # drawn as ``_choose_kept`` draws them
     routes: set[str] = set()
     where: dict[int, tuple[Any, int]] = {}  # id(trace) -> (created, pk), for the order
     assert out.arrivals is not None
@@ -270,12 +273,11 @@ def _read_old_rows(query: _Query, out: Stored, per_route: int, evidence_per_rout
         if not columns["measured"]:
             out.unmeasured += 1
             out.errors[key] = out.errors.get(key, 0) + 1
-            if columns["evidence"]:
-                out.old_kept.setdefault(key, []).append((created, pk, trace))
+            errors.add(trace)
             continue
         out.streamed.setdefault(key, Streamed()).add(columns)
         kept.add(trace)
-    for trace in kept.traces():
+    for trace in [*kept.traces(), *errors.traces()]:
         out.old_kept.setdefault(route_key(trace), []).append((*where[id(trace)], trace))
     return routes
 
@@ -426,20 +428,16 @@ def _read_arrivals(query: _Query, out: Stored, interval_s: float) -> None:
 def _choose_kept(
     query: _Query, out: Stored, per_route: int, evidence_per_route: int, errors_only: bool
 ) -> None:
-    """Which rows the verdicts read in full: a uniform random sample per route and kind
-    (``errors_only``: of error responses with evidence; the rest were drawn already)."""
+    """Which rows the verdicts read in full: a uniform random sample per route, measured or
+    not, with evidence or without (``errors_only``: of error responses; the measured rows
+    were drawn already, while their figures were streamed)."""
     q = query.q
     measured, evidence = q("measured"), q("evidence")
-    wanted = (
-        f"{measured} = %s AND {evidence} = %s"
-        if errors_only
-        else f"({measured} = %s OR {evidence} = %s)"
-    )
-    flags = [False, True] if errors_only else [True, True]
+    wanted, flags = ([f"{measured} = %s"], [False]) if errors_only else ([], [])
     sql = (
         f"SELECT id, route FROM (SELECT {q('id')} AS id, {q('route')} AS route, {evidence} AS e, "
         f"ROW_NUMBER() OVER (PARTITION BY {q('route')}, {measured}, {evidence} ORDER BY RANDOM()) AS rn "
-        f"FROM {query.table} WHERE {query.sql(f'{measured} IS NOT NULL', wanted)}"
+        f"FROM {query.table} WHERE {query.sql(f'{measured} IS NOT NULL', *wanted)}"
         f") AS chosen WHERE rn <= CASE WHEN e = %s THEN %s ELSE %s END"
     )
     for pk, route in query.rows(sql, [*flags, True, evidence_per_route, per_route]):

@@ -10,6 +10,7 @@ route), on SQLite and on PostgreSQL, whatever the mix of schemas.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import random
@@ -154,6 +155,27 @@ def test_columns_give_the_findings_and_route_figures_that_decoding_every_trace_g
     assert old_rates.keys() == new_rates.keys() and old_rates
     for route, (avg, peak) in old_rates.items():
         assert new_rates[route] == pytest.approx((avg, peak), rel=1e-9)
+
+
+@pytest.mark.parametrize("alias", ["default", pytest.param("pg", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("old_share", [0.0, 1.0])
+@pytest.mark.django_db(databases=["default", "pg"], transaction=True)
+def test_a_route_seen_only_in_error_responses_some_with_evidence_has_the_figures_of_all(
+    records, alias, old_share
+):
+    # Seen in CI-like load: the watchdog caught a stall of the loop in a 404's trace. The
+    # 404s were then judged on that trace alone, and their route's figures were its own.
+    records = copy.deepcopy(records)
+    lagged = [r for r in records if r["status"] == 404][:2]
+    for r in lagged:
+        r["ev"].append(["loop_lag", 100, 120_000, 0, True, None, [], 100_000, 0])
+    _store(alias, records, old_share)
+    capacity = CapacityOptions(interval_s=600.0)
+    old, new = _old_way(alias, capacity), _new_way(alias, capacity)
+    (row,) = [r for r in old["routes"] if r["route"] is None and r["view"] is None]
+    assert row["samples"] == 30 and row["measured"] is False  # the 404s and the 301s
+    assert _findings(new) == _findings(old)
+    assert new["routes"] == old["routes"]
 
 
 @pytest.mark.django_db(databases=["default"], transaction=True)

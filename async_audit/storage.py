@@ -31,7 +31,7 @@ __all__ = [
 
 def as_trace(data: Any) -> tuple[dict[str, Any] | None, str | None]:
     """Decoded stored JSON to ``(trace, None)`` in the dict form every reader reads (a row
-    of schema 3 expanded), or ``(None, reason)``."""
+    of schema 3 or 4 expanded), or ``(None, reason)``."""
     if is_compact(data):
         try:
             data = expand(data)

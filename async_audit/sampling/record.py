@@ -5,7 +5,8 @@ microseconds, see ``trace/compact.py``): SQL fingerprints, no exception messages
 calls with their host and without their path, and the label (it held the raw path) is
 ``"METHOD route"``. Query strings, bodies, headers and cookies never enter a trace in the
 first place. Readers see every stored row through ``storage.parse_sample``, which expands
-schema 3 into the dict form schema 2 stored.
+schemas 3 and 4 into the dict form schema 2 stored (schema 4 writes neither the label nor
+a trace's defaults: they are put back there).
 
 ``row_fields(record)`` is the one place that turns a record into ``Sample`` columns: a column
 computed at write time is added there (and in the model), nowhere else. Since schema 2 it

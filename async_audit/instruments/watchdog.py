@@ -284,7 +284,14 @@ def _check(watch: _Watch) -> None:
         watch.close()
         return
     now = _perf()
-    if not watch.armed or watch.stall is not None or now - watch.due < _threshold:
+    # Only a tick handed over and left waiting is lag: a due time passed with none handed
+    # over is this thread late (the machine's load), not the loop.
+    if (
+        not watch.armed
+        or not watch.posted
+        or watch.stall is not None
+        or now - watch.due < _threshold
+    ):
         return
     frame = sys._current_frames().get(watch.thread)
     if frame is None:

@@ -166,8 +166,8 @@ def compact_trace(trace: Trace) -> dict[str, Any]:
                     threads.append(run_thread)
             else:
                 rti = None
-            if cpu is not None and not nested and run_thread != owner:
-                hop_cpu += cpu
+            if cpu is not None and not nested and run_thread != owner and type(e) is Hop:
+                hop_cpu += cpu  # as ``Trace.hop_cpu``: hops of that very class
             row = [
                 head, dur, e.target, si,
                 None if run_start is None
@@ -302,10 +302,10 @@ def _hop(row: list[Any]) -> tuple[Any, ...]:
 _HOP_DEFAULTS = (0, True, "sync_to_async", True, False, None)
 
 
-def _event(row: Any, sites: list[Any], threads: list[Any]) -> dict[str, Any]:
+def _event(row: Any, sites: list[Any], threads: list[Any], short: bool) -> dict[str, Any]:
     if type(row) is not list or not row:
         raise CompactError("an event is not a list")
-    if type(row[0]) is int:  # a hop of schema 4
+    if short and type(row[0]) is int:  # a hop of schema 4
         row = _hop(row)
     elif len(row) < 5:
         raise CompactError("an event is not [kind, start, duration, thread, on_loop, ...]")
@@ -438,11 +438,13 @@ def expand(data: dict[str, Any]) -> dict[str, Any]:
     if not (isinstance(rows, list) and isinstance(sites, list) and isinstance(threads, list)):
         raise CompactError("'ev', 'sites' or 'threads' is not a list")
     for key in ("wall_us", "cpu_us"):
-        if type(data.get(key)) is not int:
-            raise CompactError(f"{key!r} is not an integer")
+        value = data.get(key)
+        if type(value) is not int or not -(10**15) < value < 10**15:
+            raise CompactError(f"{key!r} is not an integer of a sane size")
+    short = data.get("schema") != 3  # hops as schema 4 writes them
     try:
-        events = [_event(row, sites, threads) for row in rows]
-    except (TypeError, KeyError) as exc:
+        events = [_event(row, sites, threads, short) for row in rows]
+    except (TypeError, KeyError, OverflowError) as exc:  # 10**400 / 1000.0: OverflowError
         raise CompactError(f"an event does not read: {exc}") from None
     out = {k: v for k, v in data.items() if k not in _COMPACT_ONLY}
     if data.get("schema") != 3:  # what schema 4 leaves out when it is the default

@@ -51,6 +51,29 @@ def test_a_stall_is_attributed_to_the_request_that_caused_it():
         assert len(trace.loop_lags) == (1 if n == 3 else 0), n
 
 
+def test_a_busy_loop_whose_tick_the_watchdog_was_late_to_hand_over_is_not_a_stall(monkeypatch):
+    # The watchdog thread itself late (a loaded machine): the tick's due time passes with
+    # no tick handed over, while the loop keeps running short steps. Nothing waited.
+    monkeypatch.setattr(watchdog._Watch, "beat", lambda self, now: None)  # never handed over
+
+    async def main():
+        with traced() as trace:
+            await asyncio.sleep(0.03)
+            (watch,) = [w for w in watchdog._watches.values() if w.thread == threading.get_ident()]
+            watch.due -= 1.0  # a second overdue, and nothing was handed over
+            deadline = time.perf_counter() + 0.3
+            # Busy in steps of 20 ms, under the 50 ms threshold: longer than the GIL's
+            # switch interval, so the watchdog samples the loop inside a step.
+            while time.perf_counter() < deadline:
+                end = time.thread_time() + 0.02
+                while time.thread_time() < end:
+                    pass
+                await asyncio.sleep(0)
+        return trace
+
+    assert asyncio.run(main()).loop_lags == []
+
+
 def test_an_idle_loop_whose_heartbeat_is_late_is_not_a_stall():
     # A loaded machine wakes an idle loop late: its thread sits in the selector's wait.
     async def main():

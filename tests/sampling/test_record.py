@@ -275,6 +275,10 @@ def test_a_compact_row_that_does_not_read_is_skipped_and_counted():
         },  # its thread points nowhere
         {**good, "ev": [[1, 2, "m.f", 5, 0, 0, 0, 0]]},  # its site points nowhere
         {**good, "ev": [[1, "2", "m.f", None, 0, 0, 0, 0]]},
+        {**good, "ev": [[10**400, 2, "m.f", None, 0, 0, 0, 0]]},  # too big for a float
+        {**good, "ev": [[1, 2, "m.f", None, 10**400, 0, 0, 0]]},
+        {**good, "owner_cpu_us": 10**400},
+        {**good, "schema": 3, "ev": [[1, 2, "m.f", None, 0, 0, 0, 0]]},  # not a hop in 3
     ]
     with connections["default"].cursor() as cursor:
         for record in [good, *bad]:

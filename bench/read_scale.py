@@ -138,8 +138,12 @@ def fill_postgres(records: list[dict[str, Any]], n: int, days: float) -> None:
 
     admin = "host=127.0.0.1 user=postgres dbname=postgres"
     try:
-        with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={PG_NAME}") as c:
+        with psycopg.connect(
+            f"host=127.0.0.1 user=postgres dbname={PG_NAME}", autocommit=True
+        ) as c:
             if c.execute("SELECT COUNT(*) FROM async_audit_sample").fetchone() == (n,):
+                # Filled before, maybe by a run stopped before its VACUUM: cheap when done.
+                c.execute("VACUUM ANALYZE async_audit_sample")
                 log(f"postgres: {PG_NAME} already holds {n} samples")
                 return
     except psycopg.Error:

@@ -63,6 +63,7 @@ _SCHEMAS = (3, COMPACT_SCHEMA)
 HOP = ("start_us", "duration_us", "target", "site", "queue_wait_us", "run_us", "cpu_us",
        "run_thread")  # fmt: skip
 HOP_TAIL = ("thread", "on_loop", "direction", "thread_sensitive", "nested", "error")
+_HOP_DEFAULTS = (0, True, "sync_to_async", True, False, None)
 
 # Other events (and a hop of schema 3): after [kind, start_us, duration_us, thread,
 # on_loop] (duration None: it never ended).
@@ -177,18 +178,9 @@ def compact_trace(trace: Trace) -> dict[str, Any]:
                 None if cpu is None else floor(cpu * 1e6 + 0.5),
                 rti,
             ]  # fmt: skip
-            on_loop, direction, sensitive, error = (
-                e.on_loop, e.direction, e.thread_sensitive, e.error
-            )  # fmt: skip
-            if (
-                ti
-                or on_loop is not True
-                or direction != "sync_to_async"
-                or sensitive is not True
-                or nested is not False
-                or error is not None
-            ):
-                row += (ti, on_loop, direction, sensitive, nested, error)
+            tail = (ti, e.on_loop, e.direction, e.thread_sensitive, nested, e.error)
+            if tail != _HOP_DEFAULTS:
+                row += tail
             append(row)
         elif cls is Query:
             append(
@@ -297,9 +289,6 @@ def _hop(row: list[Any]) -> tuple[Any, ...]:
         raise CompactError(f"a hop has {n} fields, not {len(HOP)} or {len(HOP) + len(HOP_TAIL)}")
     return ("hop", start, dur, thread, on_loop, direction, target, sensitive, site, wait, run,
             cpu, run_thread, nested, error)  # fmt: skip
-
-
-_HOP_DEFAULTS = (0, True, "sync_to_async", True, False, None)
 
 
 def _event(row: Any, sites: list[Any], threads: list[Any], short: bool) -> dict[str, Any]:
@@ -437,17 +426,19 @@ def expand(data: dict[str, Any]) -> dict[str, Any]:
     rows, sites, threads = data.get("ev"), data.get("sites"), data.get("threads")
     if not (isinstance(rows, list) and isinstance(sites, list) and isinstance(threads, list)):
         raise CompactError("'ev', 'sites' or 'threads' is not a list")
-    for key in ("wall_us", "cpu_us"):
+    for key in ("wall_us", "cpu_us", "owner_cpu_us"):
         value = data.get(key)
+        if value is None and key == "owner_cpu_us":
+            continue
         if type(value) is not int or not -(10**15) < value < 10**15:
             raise CompactError(f"{key!r} is not an integer of a sane size")
-    short = data.get("schema") != 3  # hops as schema 4 writes them
+    short = data.get("schema") != 3  # schema 4: hops short, a trace's defaults left out
     try:
         events = [_event(row, sites, threads, short) for row in rows]
     except (TypeError, KeyError, OverflowError) as exc:  # 10**400 / 1000.0: OverflowError
         raise CompactError(f"an event does not read: {exc}") from None
     out = {k: v for k, v in data.items() if k not in _COMPACT_ONLY}
-    if data.get("schema") != 3:  # what schema 4 leaves out when it is the default
+    if short:  # put back what schema 4 leaves out when it is the default
         for key, default in _DEFAULTS:
             if key not in out:
                 out[key] = default()

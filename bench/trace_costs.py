@@ -1,11 +1,19 @@
 """Per-event tracing cost and the cost of untraced requests, as ratios in one run.
 
-    python bench/trace_costs.py [--rounds 7] [--n 2000]
+    python bench/trace_costs.py [--rounds 7] [--n 2000] [--only in-thread]
 
 Three variants, interleaved round by round so machine noise hits them alike:
   off       no instruments installed
   idle      instruments installed, nothing traced (what every untraced request pays)
   traced    instruments installed, every operation inside a trace
+Some operations are timed twice. Through a real worker thread or socket, a hop or a call costs
+100-500 us here, and the thread switch makes it move by more than tracing adds. In-thread,
+the same code runs with nothing to switch to:
+  - a hop goes through all of asgiref's ``SyncToAsync.__call__`` with an executor that runs
+    the job at once, so the loop's and the worker's sides of the record run together;
+  - http.client, and so urllib, reads a canned response from a fake socket;
+  - httpx calls a ``MockTransport``.
+What tracing adds there is its own CPU, measured within a microsecond.
 Each time is the median over rounds. The costs are medians of each round's own difference
 (traced - off, per operation), which a slow stretch of the machine shifts far less than a
 difference of medians: of wall time, and of CPU time (``process_time``: every thread of the
@@ -16,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import io
 import os
 import statistics
 import sys
@@ -23,6 +33,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -33,6 +44,7 @@ import django
 
 django.setup()
 
+import httpx  # noqa: E402
 from asgiref.sync import sync_to_async  # noqa: E402
 from django.core.cache import caches  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -43,6 +55,33 @@ from async_audit.trace import traced  # noqa: E402
 from tests.helpers import asgi_app  # noqa: E402
 
 VARIANTS = ("off", "idle", "traced")
+
+_CANNED = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+class _CannedSocket:
+    """What ``http.client`` needs of a socket: it sends everything, then reads one response."""
+
+    def sendall(self, data: bytes) -> None:
+        pass
+
+    def makefile(self, mode: str) -> io.BytesIO:
+        return io.BytesIO(_CANNED)
+
+    def close(self) -> None:
+        pass
+
+
+class _InlineExecutor(Executor):
+    """Runs each job at once, in the caller's thread: a hop with no thread switch."""
+
+    def submit(self, fn: Callable[..., object], /, *args: object, **kwargs: object) -> Future:  # type: ignore[override]
+        future: Future[object] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
 
 
 class _Quiet(BaseHTTPRequestHandler):
@@ -108,6 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--n", type=int, default=2000, help="operations per round")
+    parser.add_argument("--only", default="", help="only the operations whose name has this")
     args = parser.parse_args()
     n, rounds = args.n, args.rounds
 
@@ -118,10 +158,27 @@ def main() -> None:
     cache = caches["default"]
     app = asgi_app()
     noop = sync_to_async(lambda: None)
+    inline = sync_to_async(lambda: None, thread_sensitive=False, executor=_InlineExecutor())
+    canned = http.client.HTTPConnection("example.test")
+    mock = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
 
     async def hops() -> None:
         for _ in range(n):
             await noop()
+
+    async def inline_hops() -> None:
+        for _ in range(n):
+            await inline()
+
+    def canned_calls() -> None:
+        for _ in range(n):
+            canned.sock = _CannedSocket()
+            canned.request("GET", "/x?secret=1")
+            canned.getresponse().read()
+
+    def mock_calls() -> None:
+        for _ in range(n):
+            mock.get("http://example.test/x")
 
     def queries() -> None:
         with connection.cursor() as cursor:
@@ -149,9 +206,12 @@ def main() -> None:
         return run
 
     cases: list[tuple[str, int, Callable[[str], Times]]] = [
-        ("hop (sync_to_async)", n, lambda v: _timed_async(v, hops)),
+        ("hop (sync_to_async, worker thread)", n, lambda v: _timed_async(v, hops)),
+        ("hop, in-thread (asgiref's whole call)", n, lambda v: _timed_async(v, inline_hops)),
         ("query (sqlite SELECT 1)", n, lambda v: _timed(v, queries)),
         ("outbound HTTP (urllib, loopback)", n // 10, lambda v: _timed(v, http_calls)),
+        ("outbound HTTP, in-thread (http.client)", n, lambda v: _timed(v, canned_calls)),
+        ("outbound HTTP, in-thread (httpx mock)", n, lambda v: _timed(v, mock_calls)),
         ("cache get (locmem)", n, lambda v: _timed(v, cache_calls)),
         ("blocking call on loop (time.sleep(0))", n, lambda v: _timed_async(v, blocking_calls)),
         (
@@ -165,6 +225,7 @@ def main() -> None:
             lambda v: _timed_async(v, requests("/sync/")),
         ),
     ]
+    cases = [case for case in cases if args.only in case[0]]
     results: dict[str, dict[str, list[Times]]] = {
         name: {v: [] for v in VARIANTS} for name, _, _ in cases
     }
@@ -182,7 +243,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, django {django.get_version()}, {os.cpu_count()} cores, "
           f"{rounds} interleaved rounds, medians, us per operation")  # fmt: skip
     header = (
-        f"{'operation':40} {'off':>9} {'idle':>9} {'traced':>9} {'idle/off':>9} "
+        f"{'operation':42} {'off':>9} {'idle':>9} {'traced':>9} {'idle/off':>9} "
         f"{'traced/off':>10} {'cost':>8} {'CPU cost':>9}"
     )
     print(header)
@@ -194,7 +255,7 @@ def main() -> None:
         cost = statistics.median(t[0] - o[0] for t, o in pairs)
         cpu = statistics.median(t[1] - o[1] for t, o in pairs)
         print(
-            f"{name:40} {off:9.2f} {idle:9.2f} {tr:9.2f} {idle / off:9.3f} {tr / off:10.3f} "
+            f"{name:42} {off:9.2f} {idle:9.2f} {tr:9.2f} {idle / off:9.3f} {tr / off:10.3f} "
             f"{cost:8.2f} {cpu:9.2f}"
         )
 

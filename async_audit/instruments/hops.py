@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from types import FunctionType, MethodType
+from types import CodeType, FunctionType, MethodType
 from typing import Any
 
 from asgiref.sync import AsyncToSync, SyncToAsync
@@ -57,8 +57,22 @@ _method_names: dict[tuple[Any, Any], str] = {}
 _METHOD_NAMES_MAX = 4096
 
 
+# Names of plain functions by their code object, which a function's closures share and
+# which holds nothing of a request. Only functions with an empty ``__dict__``: a wrapper's
+# name is what it wraps (``__wrapped__``), not its own code's.
+_function_names: dict[CodeType, str] = {}
+
+
 def target_name(func: Any) -> str:
     """``module.qualname`` of what a hop runs. Never ``repr()``: a QuerySet's runs its query."""
+    if type(func) is FunctionType and not func.__dict__:
+        code = func.__code__
+        name = _function_names.get(code)
+        if name is None:
+            name = _target_name(func)
+            if len(_function_names) < _METHOD_NAMES_MAX:
+                _function_names[code] = name
+        return name
     if type(func) is MethodType:
         owner = func.__self__
         key = (owner if isinstance(owner, type) else type(owner), func.__func__)
@@ -149,22 +163,24 @@ class _ThreadHandler:
         # record is made inline: the Hop filled in without its generated ``__init__`` (every
         # field is set, see ``_HOP_FIELDS``).
         try:
-            start = _perf()
             hop = _alloc(Hop)
-            hop.start = start
+            hop.start = _perf()
             hop.end = None
             hop.thread = _get_ident()
             hop.on_loop = True  # asgiref's __call__ runs on its loop
             hop.direction = "sync_to_async"
             func = instance.func
-            # A middleware hook, most hops: its name is remembered by (class, function).
+            # A middleware hook, most hops: its name is remembered by (class, function); a
+            # plain function's (a view) by its code.
             name = None
-            if (
-                type(func) is MethodType
-                and type(function := func.__func__) is FunctionType
-                and not isinstance(owner := func.__self__, type)
-            ):
-                name = _method_names.get((type(owner), function))
+            kind = type(func)
+            if kind is MethodType:
+                if type(function := func.__func__) is FunctionType and not isinstance(
+                    owner := func.__self__, type
+                ):
+                    name = _method_names.get((type(owner), function))
+            elif kind is FunctionType and not func.__dict__:
+                name = _function_names.get(func.__code__)
             hop.target = target_name(func) if name is None else name
             hop.thread_sensitive = instance._thread_sensitive
             caller = _getframe(1)  # asgiref's __call__

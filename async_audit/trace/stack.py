@@ -204,6 +204,10 @@ def call_site(
             kind = _classify(code)
         if kind == _USER:
             user = frame
+            if memo is not None and not walked:
+                # Made from the project's own frame: the answer is that frame, whatever
+                # resumed it (a generator too), for as long as it lives.
+                memo[frame] = (frame, None)
             break
         if kind == _BOUNDARY:
             break

@@ -1,17 +1,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from types import FrameType
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
 from django.test import override_settings
 
 from async_audit.asgi_client import asgi_request
 from async_audit.instruments import hops
-from async_audit.trace import Trace, stack
+from async_audit.trace import Trace, stack, traced
 from async_audit.trace.asgi import TracedASGIApp
 from async_audit.trace.events import Frame
 from tests.settings import MIDDLEWARE
@@ -129,6 +131,56 @@ def test_a_method_is_named_by_its_own_class_after_its_base_was_named():
     assert hops.target_name(Base.build).endswith("<locals>.Base.build")
     # A classmethod keeps its qualified name, as before names were remembered.
     assert hops.target_name(Child.build).endswith("<locals>.Base.build")
+
+
+def test_functions_sharing_their_code_are_named_by_what_they_do():
+    def decorate(view: Any) -> Any:
+        @functools.wraps(view)
+        def wrapper(*args: Any) -> Any:
+            return view(*args)
+
+        return wrapper
+
+    def orders() -> None:
+        pass
+
+    def invoices() -> None:
+        pass
+
+    def make_closure(n: int) -> Any:
+        def counted() -> int:
+            return n
+
+        return counted
+
+    # Both wrappers run one code object: each is named by the view it wraps, every time.
+    for _ in range(2):
+        assert hops.target_name(decorate(orders)).endswith("<locals>.orders")
+        assert hops.target_name(decorate(invoices)).endswith("<locals>.invoices")
+    # Closures of one ``def`` are one function to name.
+    assert hops.target_name(make_closure(1)) == hops.target_name(make_closure(2))
+    assert hops.target_name(make_closure(1)).endswith("make_closure.<locals>.counted")
+
+
+def test_hops_made_from_one_project_frame_carry_each_its_own_line():
+    noop = sync_to_async(lambda: None)
+
+    async def view() -> None:
+        await noop()  # walked, then remembered
+        await noop()
+        await noop()
+
+    async def main() -> Trace:
+        with traced() as trace:
+            await view()
+        return trace
+
+    trace = asyncio.run(main())
+    sites = [hop.site for hop in trace.hops]
+    assert [s[0] for s in sites if s] == [__file__] * 3
+    assert [s[2] for s in sites if s] == ["view"] * 3
+    first = sites[0][1]  # type: ignore[index]
+    assert [s[1] for s in sites if s] == [first, first + 1, first + 2]
 
 
 def _counting() -> int:

@@ -8,6 +8,8 @@ A row of schema 2 carries, besides its trace, the numbers the report needs of it
   route order, a route's values packed in memory only while it is read
   (``verdicts.figures.Streamed``);
 - **arrival rates** for the capacity plan: a ``GROUP BY route, interval``;
+- **figures of a route seen only in error responses** the same way, over its error rows:
+  its verdict reads a sample of them in which those with evidence are over-represented;
 - **full traces** (decoded and validated JSON) only for what the verdicts read: per route a
   uniform random ``VERDICT_TRACES`` of the measured samples, up to ``EVIDENCE_PER_ROUTE`` of
   those holding evidence (a blocking call, a stall, an exception: rare and never to be
@@ -75,6 +77,8 @@ class Stored:
     partial: dict[str, list[int]] = field(default_factory=dict)  # key -> [samples, dropped]
     unmeasured: int = 0  # error responses: in no measured route's figures
     errors: dict[str, int] = field(default_factory=dict)  # route key -> error responses
+    # Routes seen only in error responses: their figures over every one of them.
+    error_figures: dict[str, dict[str, Any]] = field(default_factory=dict)
     total: int = 0
     arrivals: Arrivals | None = None
     notes: list[str] = field(default_factory=list)
@@ -220,10 +224,12 @@ def read_stored(
         out.notes.extend(missing)
         return out
     query = _Query(alias, since, _routes(alias, route_glob, since))
-    old_routes = _read_old_rows(query, out, per_route, evidence_per_route)
+    old_errors: dict[str, Streamed] = {}
+    old_routes = _read_old_rows(query, out, per_route, evidence_per_route, old_errors)
     keep = (per_route, evidence_per_route)
     _read_figures(query, out, set(merge) | old_routes, progress, keep)
     _read_counts(query, out)
+    _read_error_figures(query, out, old_errors)
     _read_arrivals(query, out, interval_s)
     # Where the figures were streamed, the measured rows to decode were drawn on the way.
     _choose_kept(
@@ -232,8 +238,15 @@ def read_stored(
     return out
 
 
-def _read_old_rows(query: _Query, out: Stored, per_route: int, evidence_per_route: int) -> set[str]:
-    """Rows without the figure columns: decoded, validated, computed as the writer would."""
+def _read_old_rows(
+    query: _Query,
+    out: Stored,
+    per_route: int,
+    evidence_per_route: int,
+    old_errors: dict[str, Streamed],
+) -> set[str]:
+    """Rows without the figure columns: decoded, validated, computed as the writer would
+    (the columns of error responses into ``old_errors``)."""
     from async_audit.models import Sample
     from async_audit.sampling.record import sample_columns
 
@@ -273,6 +286,7 @@ def _read_old_rows(query: _Query, out: Stored, per_route: int, evidence_per_rout
         if not columns["measured"]:
             out.unmeasured += 1
             out.errors[key] = out.errors.get(key, 0) + 1
+            old_errors.setdefault(key, Streamed()).add(columns)
             errors.add(trace)
             continue
         out.streamed.setdefault(key, Streamed()).add(columns)
@@ -355,9 +369,64 @@ def _read_figures(
     done()
 
 
-def _aggregate_in_sql(query: _Query, out: Stored, skip: set[str]) -> None:
+def _read_error_figures(query: _Query, out: Stored, old_errors: dict[str, Streamed]) -> None:
+    """Figures of each route seen only in error responses, over all of them: what the report
+    gives such a route when it decodes every trace (after ``_read_counts``)."""
+    routes = set(out.errors) - out.figures.keys() - out.streamed.keys()
+    if not routes:
+        return
     q = query.q
-    wall, io, measured = q("wall_ms"), q("io_ms"), q("measured")
+    if query.vendor == "postgresql":
+        # Routes with rows of schema 1 too are merged with those, so streamed below.
+        _aggregate_in_sql(query, out, set(old_errors), measured=False, into=out.error_figures)
+        for route in set(out.error_figures) - routes:
+            del out.error_figures[route]
+        routes &= set(old_errors)
+    columns = ", ".join(
+        f"COALESCE({q(c)}, -1.0)" if c == "predicted_async_ms" else q(c) for c in ROW_COLUMNS
+    )
+    current: str | None = None
+    values = Streamed()
+
+    def done() -> None:  # a route's values are held only while it is read
+        if current is not None:
+            if current in old_errors:
+                values.extend(old_errors.pop(current))
+            out.error_figures[current] = values.figures()
+
+    if routes:
+        wanted = f"{q('route')} IN ({', '.join(['%s'] * len(routes))})"
+        sql = (
+            f"SELECT {q('route')}, {columns} FROM {query.table} "
+            f"WHERE {query.sql(q('measured') + ' = %s', wanted)} ORDER BY {q('route')}"
+        )
+        for chunk in query.chunks(sql, [False, *sorted(routes)], stream=True):
+            names, *cols = zip(*chunk, strict=True)
+            start = 0
+            for route, run in groupby(names):
+                end = start + len(list(run))
+                if route != current:
+                    done()
+                    current, values = route, Streamed()
+                values.extend_columns([c[start:end] for c in cols])
+                start = end
+        done()
+    for route in routes & set(old_errors):  # error responses of schema 1 only
+        out.error_figures[route] = old_errors[route].figures()
+
+
+def _aggregate_in_sql(
+    query: _Query,
+    out: Stored,
+    skip: set[str],
+    measured: bool = True,
+    into: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Route figures of the measured rows (or the error responses) into ``out.figures`` (or
+    ``into``), but for the routes in ``skip``."""
+    target = out.figures if into is None else into
+    q = query.q
+    wall, io, flag = q("wall_ms"), q("io_ms"), q("measured")
     medians = ", ".join(
         f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {q(c)})" for c in MEDIAN_COLUMNS
     )
@@ -367,12 +436,12 @@ def _aggregate_in_sql(query: _Query, out: Stored, skip: set[str]) -> None:
         f"percentile_disc(0.95) WITHIN GROUP (ORDER BY {wall}), "
         f"percentile_disc(0.95) WITHIN GROUP (ORDER BY {io}), "
         f"SUM({q('user_blocking')}), {medians} "
-        f"FROM {query.table} WHERE {query.sql(measured + ' = %s')} GROUP BY {q('route')}"
+        f"FROM {query.table} WHERE {query.sql(flag + ' = %s')} GROUP BY {q('route')}"
     )
-    for route, n, p50, p95, p95_io, blocking, *meds in query.rows(sql, [True]):
+    for route, n, p50, p95, p95_io, blocking, *meds in query.rows(sql, [measured]):
         if route not in skip:
             medians_of = dict(zip(MEDIAN_COLUMNS, meds, strict=True))
-            out.figures[route] = finish(n, medians_of, p50, p95, p95_io, blocking or 0)
+            target[route] = finish(n, medians_of, p50, p95, p95_io, blocking or 0)
 
 
 def _read_counts(query: _Query, out: Stored) -> None:

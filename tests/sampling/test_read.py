@@ -114,8 +114,8 @@ def _old_way(alias: str, capacity: CapacityOptions) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def _new_way(alias: str, capacity: CapacityOptions) -> dict[str, Any]:
-    stored = read_stored(alias, interval_s=capacity.interval_s)
+def _new_way(alias: str, capacity: CapacityOptions, **caps: int) -> dict[str, Any]:
+    stored = read_stored(alias, interval_s=capacity.interval_s, **caps)
     return build_report(
         None, thresholds=Thresholds(), notes=stored.notes, capacity=capacity, stored=stored
     )
@@ -176,6 +176,29 @@ def test_a_route_seen_only_in_error_responses_some_with_evidence_has_the_figures
     assert row["samples"] == 30 and row["measured"] is False  # the 404s and the 301s
     assert _findings(new) == _findings(old)
     assert new["routes"] == old["routes"]
+
+
+@pytest.mark.parametrize("alias", ["default", pytest.param("pg", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("old_share", [0.0, 0.5, 1.0])
+@pytest.mark.django_db(databases=["default", "pg"], transaction=True)
+def test_an_error_only_route_with_more_rows_than_are_read_has_the_figures_of_all(
+    records, alias, old_share
+):
+    # Its verdict reads 4 plain error responses of the 30, and all those with evidence (the
+    # 3 stalls, and a few threads started on the loop): a sample in which the stalls weigh
+    # more than 3/30, and whose figures are not the route's.
+    records = copy.deepcopy(records)
+    for r in [r for r in records if r["status"] == 404][:3]:
+        r["ev"].append(["loop_lag", 100, 120_000, 0, True, None, [], 100_000, 0])
+        r["wall_us"] = 150_000  # the stall in its wall time
+    _store(alias, records, old_share)
+    capacity = CapacityOptions(interval_s=600.0)
+    old = _old_way(alias, capacity)  # every trace read
+    new = _new_way(alias, capacity, per_route=4, evidence_per_route=20)
+    (row,) = [r for r in old["routes"] if r["route"] is None and r["view"] is None]
+    assert row["samples"] == 30 and row["measured"] is False and row["p95_ms"] == 150.0
+    assert [r for r in new["routes"] if r["route"] is None] == [row]
+    assert _findings(new) == _findings(old)
 
 
 @pytest.mark.django_db(databases=["default"], transaction=True)

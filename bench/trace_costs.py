@@ -13,7 +13,10 @@ the same code runs with nothing to switch to:
     the job at once, so the loop's and the worker's sides of the record run together;
   - http.client, and so urllib, reads a canned response from a fake socket;
   - httpx calls a ``MockTransport``.
-What tracing adds there is its own CPU, measured within a microsecond.
+What tracing adds there is its own CPU, measured within a microsecond. After the table, a hop
+through the real worker thread once more, traced against idle in alternating blocks of 100
+hops in one event loop: the pairs are seconds apart instead of minutes, so the machine's
+drift cancels better than between separate runs.
 Each time is the median over rounds. The costs are medians of each round's own difference
 (traced - off, per operation), which a slow stretch of the machine shifts far less than a
 difference of medians: of wall time, and of CPU time (``process_time``: every thread of the
@@ -237,6 +240,7 @@ def main() -> None:
             for variant in order:
                 wall, cpu = run(variant)
                 results[name][variant].append((wall / ops * 1e6, cpu / ops * 1e6))
+    blocks = _hop_blocks(noop, rounds * 20) if "hop" in "".join(c[0] for c in cases) else None
     instruments.uninstall()
     server.shutdown()
 
@@ -258,6 +262,50 @@ def main() -> None:
             f"{name:42} {off:9.2f} {idle:9.2f} {tr:9.2f} {idle / off:9.3f} {tr / off:10.3f} "
             f"{cost:8.2f} {cpu:9.2f}"
         )
+    if blocks is not None:
+        idle, wall, cpu, low, high = blocks
+        print(
+            f"\nhop through the worker thread, traced vs idle in alternating blocks of {_BLOCK} in "
+            f"one loop ({rounds * 20} pairs): idle {idle:.1f} us, traced - idle {wall:.2f} us "
+            f"wall (middle half {low:.1f} to {high:.1f}), {cpu:.2f} us CPU"
+        )
+
+
+_BLOCK = 100
+
+
+def _hop_blocks(noop: Callable[[], object], pairs: int) -> tuple[float, ...]:
+    """A traced hop against an idle one through the real worker thread, without the drift of
+    separate runs: blocks of hops traced and not, alternating in one event loop."""
+    instruments.install()
+
+    async def block() -> Times:
+        t = _clocks()
+        for _ in range(_BLOCK):
+            await noop()  # type: ignore[misc]
+        return _since(t)
+
+    async def run() -> tuple[float, ...]:
+        await block()
+        walls: list[float] = []
+        cpus: list[float] = []
+        idles: list[float] = []
+        for k in range(pairs):
+            times: dict[bool, Times] = {}
+            for tracing in (False, True) if k % 2 == 0 else (True, False):
+                if tracing:
+                    with traced():
+                        times[True] = await block()
+                else:
+                    times[False] = await block()
+            walls.append((times[True][0] - times[False][0]) / _BLOCK * 1e6)
+            cpus.append((times[True][1] - times[False][1]) / _BLOCK * 1e6)
+            idles.append(times[False][0] / _BLOCK * 1e6)
+        low, _, high = statistics.quantiles(walls, n=4)
+        median = statistics.median
+        return median(idles), median(walls), median(cpus), low, high
+
+    return asyncio.run(run())
 
 
 if __name__ == "__main__":

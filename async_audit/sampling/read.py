@@ -296,6 +296,25 @@ def _read_old_rows(
     return routes
 
 
+def _row_columns(q: Callable[[str], str]) -> str:
+    """The ``SELECT`` list of ``ROW_COLUMNS``. No prediction is NULL; as -1 (a prediction is
+    never negative) the column packs as doubles with no Python work per row."""
+    return ", ".join(
+        f"COALESCE({q(c)}, -1.0)" if c == "predicted_async_ms" else q(c) for c in ROW_COLUMNS
+    )
+
+
+def _runs(routes: Sequence[str]) -> Iterator[tuple[str, int, int]]:
+    """``(route, start, end)`` of each run of one route in a chunk read in route order, found
+    at C speed. The database's collation decides the order of routes, so runs are told by
+    equality, never by comparing strings."""
+    start = 0
+    for route, run in groupby(routes):
+        end = start + len(list(run))
+        yield route, start, end
+        start = end
+
+
 def _read_figures(
     query: _Query,
     out: Stored,
@@ -315,13 +334,8 @@ def _read_figures(
         params: list[Any] = [True, *sorted(stream_routes)]
     else:
         params = [True]
-    # No prediction is NULL; as -1 (a prediction is never negative) the column packs as
-    # doubles with no Python work per row.
-    columns = ", ".join(
-        f"COALESCE({q(c)}, -1.0)" if c == "predicted_async_ms" else q(c) for c in ROW_COLUMNS
-    )
     sql = (
-        f"SELECT {q('route')}, {q('id')}, {q('evidence')}, {columns} FROM {query.table} "
+        f"SELECT {q('route')}, {q('id')}, {q('evidence')}, {_row_columns(q)} FROM {query.table} "
         f"WHERE {query.sql(*measured)} ORDER BY {q('route')}"
     )
     current: str | None = None
@@ -346,11 +360,7 @@ def _read_figures(
     for chunk in query.chunks(sql, params, stream=True):
         # A chunk in route order: transposed at C speed, then cut where the route changes.
         routes, ids, flags, *cols = zip(*chunk, strict=True)
-        start = 0
-        # Runs of one route, found at C speed (the database's collation decides the order
-        # of routes, so runs are told by equality, never by comparing strings).
-        for route, run in groupby(routes):
-            end = start + len(list(run))
+        for route, start, end in _runs(routes):
             if route != current:
                 done()
                 current, values = route, Streamed()
@@ -362,7 +372,6 @@ def _read_figures(
                 plain.extend(compress(seg_ids, map(not_, seg_flags)))
             else:
                 plain.extend(seg_ids)
-            start = end
         read += len(chunk)
         if progress is not None:
             progress(read)
@@ -382,9 +391,6 @@ def _read_error_figures(query: _Query, out: Stored, old_errors: dict[str, Stream
         for route in set(out.error_figures) - routes:
             del out.error_figures[route]
         routes &= set(old_errors)
-    columns = ", ".join(
-        f"COALESCE({q(c)}, -1.0)" if c == "predicted_async_ms" else q(c) for c in ROW_COLUMNS
-    )
     current: str | None = None
     values = Streamed()
 
@@ -397,19 +403,16 @@ def _read_error_figures(query: _Query, out: Stored, old_errors: dict[str, Stream
     if routes:
         wanted = f"{q('route')} IN ({', '.join(['%s'] * len(routes))})"
         sql = (
-            f"SELECT {q('route')}, {columns} FROM {query.table} "
+            f"SELECT {q('route')}, {_row_columns(q)} FROM {query.table} "
             f"WHERE {query.sql(q('measured') + ' = %s', wanted)} ORDER BY {q('route')}"
         )
         for chunk in query.chunks(sql, [False, *sorted(routes)], stream=True):
             names, *cols = zip(*chunk, strict=True)
-            start = 0
-            for route, run in groupby(names):
-                end = start + len(list(run))
+            for route, start, end in _runs(names):
                 if route != current:
                     done()
                     current, values = route, Streamed()
                 values.extend_columns([c[start:end] for c in cols])
-                start = end
         done()
     for route in routes & set(old_errors):  # error responses of schema 1 only
         out.error_figures[route] = old_errors[route].figures()

@@ -57,22 +57,32 @@ _method_names: dict[tuple[Any, Any], str] = {}
 _METHOD_NAMES_MAX = 4096
 
 
-# Names of plain functions by their code object, which a function's closures share and
-# which holds nothing of a request. Only functions with an empty ``__dict__``: a wrapper's
-# name is what it wraps (``__wrapped__``), not its own code's.
-_function_names: dict[CodeType, str] = {}
+# Names of plain functions by the id of their code object, which a function's closures
+# share and which holds nothing of a request (kept in the entry, so the id is never reused).
+# A code object's own hash covers its constants and its equality ignores its file and
+# qualified name: as a key it would cost microseconds and name ``index`` of one app by
+# another's. The module and qualified name are checked, since either can differ between
+# functions of one code. Only functions with an empty ``__dict__``: a wrapper's name is what
+# it wraps (``__wrapped__``), not its own code's.
+_function_names: dict[int, tuple[CodeType, str, str, str]] = {}
 
 
 def target_name(func: Any) -> str:
     """``module.qualname`` of what a hop runs. Never ``repr()``: a QuerySet's runs its query."""
     if type(func) is FunctionType and not func.__dict__:
         code = func.__code__
-        name = _function_names.get(code)
-        if name is None:
-            name = _target_name(func)
-            if len(_function_names) < _METHOD_NAMES_MAX:
-                _function_names[code] = name
-        return name
+        entry = _function_names.get(id(code))
+        if (
+            entry is not None
+            and entry[0] is code
+            and entry[1] == func.__qualname__
+            and entry[2] == func.__module__
+        ):
+            return entry[3]
+        named = _target_name(func)
+        if len(_function_names) < _METHOD_NAMES_MAX and isinstance(func.__module__, str):
+            _function_names[id(code)] = (code, func.__qualname__, func.__module__, named)
+        return named
     if type(func) is MethodType:
         owner = func.__self__
         key = (owner if isinstance(owner, type) else type(owner), func.__func__)
@@ -171,16 +181,14 @@ class _ThreadHandler:
             hop.direction = "sync_to_async"
             func = instance.func
             # A middleware hook, most hops: its name is remembered by (class, function); a
-            # plain function's (a view) by its code.
+            # plain function's (a view) by its code, in ``target_name``.
             name = None
-            kind = type(func)
-            if kind is MethodType:
-                if type(function := func.__func__) is FunctionType and not isinstance(
-                    owner := func.__self__, type
-                ):
-                    name = _method_names.get((type(owner), function))
-            elif kind is FunctionType and not func.__dict__:
-                name = _function_names.get(func.__code__)
+            if (
+                type(func) is MethodType
+                and type(function := func.__func__) is FunctionType
+                and not isinstance(owner := func.__self__, type)
+            ):
+                name = _method_names.get((type(owner), function))
             hop.target = target_name(func) if name is None else name
             hop.thread_sensitive = instance._thread_sensitive
             caller = _getframe(1)  # asgiref's __call__

@@ -160,6 +160,21 @@ def test_functions_sharing_their_code_are_named_by_what_they_do():
     # Closures of one ``def`` are one function to name.
     assert hops.target_name(make_closure(1)) == hops.target_name(make_closure(2))
     assert hops.target_name(make_closure(1)).endswith("make_closure.<locals>.counted")
+    # The same view in two apps: code objects equal to each other (their equality ignores
+    # the file), each named by its own module, whichever was named first.
+    views = []
+    for app in ("shop", "blog"):
+        module = {"__name__": f"{app}.views"}
+        exec(compile("def index(request):\n    return 1\n", f"{app}/views.py", "exec"), module)
+        views.append(module["index"])
+    assert views[0].__code__ == views[1].__code__
+    for _ in range(2):
+        assert [hops.target_name(v) for v in views] == ["shop.views.index", "blog.views.index"]
+    # A qualified name set by hand on one of two functions of one code.
+    renamed = make_closure(3)
+    renamed.__qualname__ = "Renamed"
+    assert hops.target_name(renamed).endswith(".Renamed")
+    assert hops.target_name(make_closure(4)).endswith("make_closure.<locals>.counted")
 
 
 def test_hops_made_from_one_project_frame_carry_each_its_own_line():
@@ -170,12 +185,17 @@ def test_hops_made_from_one_project_frame_carry_each_its_own_line():
         await noop()
         await noop()
 
+    remembered: list[bool] = []
+
     async def main() -> Trace:
         with traced() as trace:
             await view()
+            # The view's frame answered for itself, rather than being walked at every hop.
+            remembered.append(any(f.f_code is view.__code__ for f in trace.site_memo))
         return trace
 
     trace = asyncio.run(main())
+    assert remembered == [True]
     sites = [hop.site for hop in trace.hops]
     assert [s[0] for s in sites if s] == [__file__] * 3
     assert [s[2] for s in sites if s] == ["view"] * 3

@@ -7,7 +7,7 @@ The one place where runtime evidence meets the static audit: verdicts are comput
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from async_audit.findings import SEVERITIES
@@ -137,23 +137,25 @@ def _stored_figures(
     stored: Stored,
     probe_traces: Sequence[dict[str, Any]],
     judged_errors: Mapping[str, int],
-    probe_errors: Collection[str] = (),
+    probe_errors: Sequence[dict[str, Any]] = (),
 ) -> None:
     """Each route's figures over every stored sample (and its probes), in place of those of
     the few traces the verdict read."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for t in probe_traces:
         rows.setdefault(route_key(t), []).append(request_row(facts(t)))
+    error_rows: dict[str, list[dict[str, Any]]] = {}
+    for t in probe_errors:
+        error_rows.setdefault(route_key(t), []).append(request_row(facts(t)))
     for v in verdicts:
         figures = stored.route_figures(v.key, rows.get(v.key, ()))
         if figures is not None:
             v.figures.update(figures)
         elif v.figures.get("measured") is False:
             # Seen only in error responses: judged on a sample of them (those with evidence
-            # over-represented), its figures over all of them; with probes' error responses
-            # too, over those read, all counted.
-            errors = stored.error_figures.get(v.key)
-            if errors is not None and v.key not in probe_errors:
+            # over-represented), its figures over all of them and its probes' ones.
+            errors = stored.error_figures(v.key, error_rows.get(v.key, ()))
+            if errors is not None:
                 v.figures.update(errors)
             else:
                 judged = judged_errors.get(v.key, 0)
@@ -225,7 +227,7 @@ def build_report(
         verdicts = judge_all(traces, thresholds, unmeasured)
     else:
         verdicts, evidence, judged_errors = _judge_stored(stored, traces, unmeasured, thresholds)
-        _stored_figures(verdicts, stored, traces, judged_errors, {route_key(t) for t in unmeasured})
+        _stored_figures(verdicts, stored, traces, judged_errors, unmeasured)
         skipped = stored.skipped()
         if skipped:  # where the reader before this one put it: among the reading's notes
             notes.insert(read_notes_end, skipped)

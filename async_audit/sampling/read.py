@@ -8,8 +8,9 @@ A row of schema 2 carries, besides its trace, the numbers the report needs of it
   route order, a route's values packed in memory only while it is read
   (``verdicts.figures.Streamed``);
 - **arrival rates** for the capacity plan: a ``GROUP BY route, interval``;
-- **figures of a route seen only in error responses** the same way, over its error rows:
-  its verdict reads a sample of them in which those with evidence are over-represented;
+- **figures of a route seen only in error responses** the same way, over its error rows
+  (its verdict reads a sample of them in which those with evidence are over-represented):
+  only for such a route that the report shows, when it asks (``Stored.error_figures``);
 - **full traces** (decoded and validated JSON) only for what the verdicts read: per route a
   uniform random ``VERDICT_TRACES`` of the measured samples, up to ``EVIDENCE_PER_ROUTE`` of
   those holding evidence (a blocking call, a stall, an exception: rare and never to be
@@ -77,8 +78,9 @@ class Stored:
     partial: dict[str, list[int]] = field(default_factory=dict)  # key -> [samples, dropped]
     unmeasured: int = 0  # error responses: in no measured route's figures
     errors: dict[str, int] = field(default_factory=dict)  # route key -> error responses
-    # Routes seen only in error responses: their figures over every one of them.
-    error_figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The columns of error responses of schema 1, for the routes seen only in them.
+    old_errors: dict[str, Streamed] = field(default_factory=dict)
+    query: _Query | None = field(default=None, repr=False)  # the read's, for error_figures
     total: int = 0
     arrivals: Arrivals | None = None
     notes: list[str] = field(default_factory=list)
@@ -118,6 +120,18 @@ class Stored:
     def skipped(self) -> str | None:
         """The note on rows that were not a trace, once ``groups()`` has been read."""
         return skipped_note(self.reasons) if self.reasons else None
+
+    def error_figures(
+        self, key: str, extra: Sequence[dict[str, Any]] = ()
+    ) -> dict[str, Any] | None:
+        """Figures of a route seen only in error responses, over every one of them (and the
+        ``extra`` request rows of probes' error responses): read only for a route the report
+        shows, one route at a time. None for a route with measured samples."""
+        if self.query is None or key not in self.errors:
+            return None
+        if key in self.figures or key in self.streamed:
+            return None
+        return _error_figures(self.query, key, self.old_errors.get(key), extra)
 
     def route_figures(
         self, key: str, extra: Sequence[dict[str, Any]] = ()
@@ -224,12 +238,13 @@ def read_stored(
         out.notes.extend(missing)
         return out
     query = _Query(alias, since, _routes(alias, route_glob, since))
-    old_errors: dict[str, Streamed] = {}
-    old_routes = _read_old_rows(query, out, per_route, evidence_per_route, old_errors)
+    old_routes = _read_old_rows(query, out, per_route, evidence_per_route)
     keep = (per_route, evidence_per_route)
     _read_figures(query, out, set(merge) | old_routes, progress, keep)
     _read_counts(query, out)
-    _read_error_figures(query, out, old_errors)
+    for key in [k for k in out.old_errors if k in out.figures or k in out.streamed]:
+        del out.old_errors[key]  # error responses of a measured route: not its figures
+    out.query = query
     _read_arrivals(query, out, interval_s)
     # Where the figures were streamed, the measured rows to decode were drawn on the way.
     _choose_kept(
@@ -238,15 +253,9 @@ def read_stored(
     return out
 
 
-def _read_old_rows(
-    query: _Query,
-    out: Stored,
-    per_route: int,
-    evidence_per_route: int,
-    old_errors: dict[str, Streamed],
-) -> set[str]:
+def _read_old_rows(query: _Query, out: Stored, per_route: int, evidence_per_route: int) -> set[str]:
     """Rows without the figure columns: decoded, validated, computed as the writer would
-    (the columns of error responses into ``old_errors``)."""
+    (the columns of error responses kept in ``out.old_errors``)."""
     from async_audit.models import Sample
     from async_audit.sampling.record import sample_columns
 
@@ -286,7 +295,7 @@ def _read_old_rows(
         if not columns["measured"]:
             out.unmeasured += 1
             out.errors[key] = out.errors.get(key, 0) + 1
-            old_errors.setdefault(key, Streamed()).add(columns)
+            out.old_errors.setdefault(key, Streamed()).add(columns)
             errors.add(trace)
             continue
         out.streamed.setdefault(key, Streamed()).add(columns)
@@ -325,7 +334,7 @@ def _read_figures(
     q = query.q
     measured = [f"{q('measured')} = %s"]
     if query.vendor == "postgresql":
-        _aggregate_in_sql(query, out, stream_routes)
+        _aggregate_in_sql(query, out.figures, stream_routes)
         if not stream_routes:
             return
         # Routes whose values are needed (probes to merge, rows of schema 1) are streamed.
@@ -378,58 +387,42 @@ def _read_figures(
     done()
 
 
-def _read_error_figures(query: _Query, out: Stored, old_errors: dict[str, Streamed]) -> None:
-    """Figures of each route seen only in error responses, over all of them: what the report
-    gives such a route when it decodes every trace (after ``_read_counts``)."""
-    routes = set(out.errors) - out.figures.keys() - out.streamed.keys()
-    if not routes:
-        return
+def _error_figures(
+    query: _Query, route: str, old: Streamed | None, extra: Sequence[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """One route's figures over its error responses: rows of schema 2 (aggregated on
+    PostgreSQL when nothing is to be merged, else streamed), then ``old`` and ``extra``."""
     q = query.q
-    if query.vendor == "postgresql":
-        # Routes with rows of schema 1 too are merged with those, so streamed below.
-        _aggregate_in_sql(query, out, set(old_errors), measured=False, into=out.error_figures)
-        for route in set(out.error_figures) - routes:
-            del out.error_figures[route]
-        routes &= set(old_errors)
-    current: str | None = None
+    if query.vendor == "postgresql" and old is None and not extra:
+        found: dict[str, dict[str, Any]] = {}
+        _aggregate_in_sql(query, found, measured=False, route=route)
+        return found.get(route)
     values = Streamed()
-
-    def done() -> None:  # a route's values are held only while it is read
-        if current is not None:
-            if current in old_errors:
-                values.extend(old_errors.pop(current))
-            out.error_figures[current] = values.figures()
-
-    if routes:
-        wanted = f"{q('route')} IN ({', '.join(['%s'] * len(routes))})"
-        sql = (
-            f"SELECT {q('route')}, {_row_columns(q)} FROM {query.table} "
-            f"WHERE {query.sql(q('measured') + ' = %s', wanted)} ORDER BY {q('route')}"
-        )
-        for chunk in query.chunks(sql, [False, *sorted(routes)], stream=True):
-            names, *cols = zip(*chunk, strict=True)
-            for route, start, end in _runs(names):
-                if route != current:
-                    done()
-                    current, values = route, Streamed()
-                values.extend_columns([c[start:end] for c in cols])
-        done()
-    for route in routes & set(old_errors):  # error responses of schema 1 only
-        out.error_figures[route] = old_errors[route].figures()
+    sql = (
+        f"SELECT {_row_columns(q)} FROM {query.table} "
+        f"WHERE {query.sql(q('measured') + ' = %s', q('route') + ' = %s')}"
+    )
+    for chunk in query.chunks(sql, [False, route], stream=True):
+        values.extend_columns(list(zip(*chunk, strict=True)))
+    if old is not None:
+        values.extend(old)
+    for row in extra:
+        values.add(row)
+    return values.figures() if values.n else None
 
 
 def _aggregate_in_sql(
     query: _Query,
-    out: Stored,
-    skip: set[str],
+    into: dict[str, dict[str, Any]],
+    skip: Collection[str] = (),
     measured: bool = True,
-    into: dict[str, dict[str, Any]] | None = None,
+    route: str | None = None,
 ) -> None:
-    """Route figures of the measured rows (or the error responses) into ``out.figures`` (or
-    ``into``), but for the routes in ``skip``."""
-    target = out.figures if into is None else into
+    """Figures per route of its measured rows (or its error responses; of one ``route``)
+    into ``into``, but for the routes in ``skip``."""
     q = query.q
     wall, io, flag = q("wall_ms"), q("io_ms"), q("measured")
+    one, only = ([q("route") + " = %s"], [route]) if route is not None else ([], [])
     medians = ", ".join(
         f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {q(c)})" for c in MEDIAN_COLUMNS
     )
@@ -439,12 +432,12 @@ def _aggregate_in_sql(
         f"percentile_disc(0.95) WITHIN GROUP (ORDER BY {wall}), "
         f"percentile_disc(0.95) WITHIN GROUP (ORDER BY {io}), "
         f"SUM({q('user_blocking')}), {medians} "
-        f"FROM {query.table} WHERE {query.sql(flag + ' = %s')} GROUP BY {q('route')}"
+        f"FROM {query.table} WHERE {query.sql(flag + ' = %s', *one)} GROUP BY {q('route')}"
     )
-    for route, n, p50, p95, p95_io, blocking, *meds in query.rows(sql, [measured]):
-        if route not in skip:
+    for key, n, p50, p95, p95_io, blocking, *meds in query.rows(sql, [measured, *only]):
+        if key not in skip:
             medians_of = dict(zip(MEDIAN_COLUMNS, meds, strict=True))
-            target[route] = finish(n, medians_of, p50, p95, p95_io, blocking or 0)
+            into[key] = finish(n, medians_of, p50, p95, p95_io, blocking or 0)
 
 
 def _read_counts(query: _Query, out: Stored) -> None:

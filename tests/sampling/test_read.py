@@ -16,6 +16,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from async_audit.models import Sample
+from async_audit.probe import ProbeResult
 from async_audit.report import build_report
 from async_audit.sampling.aggregate import Reservoir
 from async_audit.sampling.read import read_stored
@@ -89,7 +91,9 @@ def _store(alias: str, records: list[dict[str, Any]], old_share: float) -> None:
     Sample.objects.using(alias).bulk_create(rows)
 
 
-def _old_way(alias: str, capacity: CapacityOptions) -> dict[str, Any]:
+def _old_way(
+    alias: str, capacity: CapacityOptions, probes: Sequence[ProbeResult] = ()
+) -> dict[str, Any]:
     kept, arrivals = Reservoir(), Arrivals(capacity.interval_s)
 
     def take(trace: dict[str, Any]) -> None:
@@ -109,16 +113,19 @@ def _old_way(alias: str, capacity: CapacityOptions) -> dict[str, Any]:
         take(trace)
     notes = [skipped_note(reasons)] if reasons else []
     return build_report(
-        None, samples=kept.traces(), thresholds=Thresholds(), notes=notes,
+        None, probes, samples=kept.traces(), thresholds=Thresholds(), notes=notes,
         samples_not_kept=kept.not_kept(), capacity=capacity, arrivals=arrivals,
     )  # fmt: skip
 
 
-def _new_way(alias: str, capacity: CapacityOptions, **caps: int) -> dict[str, Any]:
+def _new_way(
+    alias: str, capacity: CapacityOptions, probes: Sequence[ProbeResult] = (), **caps: int
+) -> dict[str, Any]:
     stored = read_stored(alias, interval_s=capacity.interval_s, **caps)
     return build_report(
-        None, thresholds=Thresholds(), notes=stored.notes, capacity=capacity, stored=stored
-    )
+        None, probes, thresholds=Thresholds(), notes=stored.notes, capacity=capacity,
+        stored=stored,
+    )  # fmt: skip
 
 
 def _findings(report: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -199,6 +206,18 @@ def test_an_error_only_route_with_more_rows_than_are_read_has_the_figures_of_all
     assert row["samples"] == 30 and row["measured"] is False and row["p95_ms"] == 150.0
     assert [r for r in new["routes"] if r["route"] is None] == [row]
     assert _findings(new) == _findings(old)
+
+    # Probed too, and answered with 404s: its figures are those of its rows and its probes'.
+    plain = [r for r in records if r["status"] == 404 and r["wall_us"] != 150_000][:2]
+    probes = [
+        ProbeResult("/no-such-page/", 404, parse_sample(json.dumps(r))[0], None, "404")
+        for r in plain
+    ]
+    old = _old_way(alias, capacity, probes)
+    new = _new_way(alias, capacity, probes, per_route=4, evidence_per_route=20)
+    (row,) = [r for r in old["routes"] if r["route"] is None and r["view"] is None]
+    assert row["samples"] == 32 and row["measured"] is False
+    assert [r for r in new["routes"] if r["route"] is None] == [row]
 
 
 @pytest.mark.django_db(databases=["default"], transaction=True)

@@ -15,8 +15,7 @@ A row of schema 2 carries, besides its trace, the numbers the report needs of it
   uniform random ``VERDICT_TRACES`` of the measured samples, up to ``EVIDENCE_PER_ROUTE`` of
   those holding evidence (a blocking call, a stall, an exception: rare and never to be
   sampled away), and of the error responses (not measured) as many of each: a route seen
-  only in error responses (404s, redirects) gets its figures from those, as it would from
-  every one of its traces.
+  only in error responses (404s, redirects) is judged on those.
 
 Rows of schema 1 (written before the columns existed, or by a worker still running the
 previous version during a deploy) have NULL columns: they are decoded and computed in

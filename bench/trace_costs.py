@@ -240,7 +240,7 @@ def main() -> None:
             for variant in order:
                 wall, cpu = run(variant)
                 results[name][variant].append((wall / ops * 1e6, cpu / ops * 1e6))
-    blocks = _hop_blocks(noop, rounds * 20) if "hop" in "".join(c[0] for c in cases) else None
+    blocks = _hop_blocks(noop, rounds * 20) if any("hop" in c[0] for c in cases) else None
     instruments.uninstall()
     server.shutdown()
 

@@ -141,12 +141,7 @@ def _stored_figures(
 ) -> None:
     """Each route's figures over every stored sample (and its probes), in place of those of
     the few traces the verdict read."""
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for t in probe_traces:
-        rows.setdefault(route_key(t), []).append(request_row(facts(t)))
-    error_rows: dict[str, list[dict[str, Any]]] = {}
-    for t in probe_errors:
-        error_rows.setdefault(route_key(t), []).append(request_row(facts(t)))
+    rows, error_rows = _rows_by_route(probe_traces), _rows_by_route(probe_errors)
     for v in verdicts:
         figures = stored.route_figures(v.key, rows.get(v.key, ()))
         if figures is not None:
@@ -160,6 +155,14 @@ def _stored_figures(
             else:
                 judged = judged_errors.get(v.key, 0)
                 v.figures["samples"] += stored.errors.get(v.key, 0) - judged
+
+
+def _rows_by_route(traces: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each trace's ``request_row`` by its route key."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for t in traces:
+        rows.setdefault(route_key(t), []).append(request_row(facts(t)))
+    return rows
 
 
 def _finding_key(f: dict[str, Any]) -> tuple[int, str, str, str]:

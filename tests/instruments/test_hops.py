@@ -88,6 +88,33 @@ def test_a_hop_knows_its_queue_wait_thread_time_and_call_site():
     assert hop.site is not None and hop.site[0] == __file__ and hop.site[2] == "main"
 
 
+def _hop_of(func):
+    async def main():
+        with traced() as trace:
+            await sync_to_async(func)()
+        return trace
+
+    (hop,) = asyncio.run(main()).hops
+    return hop
+
+
+def test_a_hop_that_waits_in_its_thread_has_little_cpu_whatever_its_length(monkeypatch):
+    hop = _hop_of(lambda: time.sleep(0.01))
+    run = hop.run_end - hop.run_start
+    assert run >= 0.01 and hop.cpu is not None and hop.cpu < run / 2
+    # Only a run too short to have waited is counted as CPU without reading the clock: with
+    # that bound raised past the sleep, the same hop is all CPU.
+    monkeypatch.setattr("async_audit.instruments.hops._ALL_CPU_RUN", 1.0)
+    hop = _hop_of(lambda: time.sleep(0.01))
+    assert hop.cpu == hop.run_end - hop.run_start
+
+
+def test_a_short_hop_is_all_cpu_and_never_more_than_its_run():
+    for _ in range(20):
+        hop = _hop_of(lambda: None)
+        assert hop.cpu is not None and 0 <= hop.cpu <= hop.run_end - hop.run_start + 1e-4
+
+
 def test_concurrent_hops_in_one_request_queue_for_its_thread():
     def slow() -> None:
         time.sleep(0.02)

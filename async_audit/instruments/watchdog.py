@@ -1,7 +1,8 @@
 """Event-loop lag watchdog: notices a loop that has not ticked for N ms and samples its stack.
 
 Covers blocking the patches cannot see (C extensions, names bound before install). One
-daemon thread keeps a heartbeat on each watched loop while traces are in flight: every
+daemon thread keeps a heartbeat on each watched loop while traces are in flight (and, with
+none in flight, waits for one without waking at all): every
 interval it hands the loop a tick (``call_soon_threadsafe``, in an empty context so it never
 keeps a request's trace alive), one at a time, and checks how long the tick has waited. A
 tick that finds no trace in flight disarms the loop, and the next trace started there arms
@@ -151,6 +152,7 @@ class _Watch:
         self.due = now + self.interval  # before ``armed``: the checker never sees a stale due
         self.posted = False
         self.armed = True
+        _wake.set()  # after ``armed``: the watchdog thread may be waiting for it
 
     def beat(self, now: float) -> None:
         """On the watchdog thread: hand the loop its next tick, when it is due."""
@@ -203,6 +205,7 @@ def _stall_site(stack: list[tuple[str, int, str]]) -> tuple[str, int, str] | Non
 
 _EMPTY = contextvars.Context()
 _lock = threading.Lock()
+_wake = threading.Event()  # set when a loop is armed, or the watchdog stops
 _watches: dict[asyncio.AbstractEventLoop, _Watch] = {}
 _thread: threading.Thread | None = None
 _running = False
@@ -337,8 +340,22 @@ def _check(watch: _Watch) -> None:
     trace.add(stall)
 
 
+def _armed() -> bool:
+    return any(watch.armed for watch in list(_watches.values()))
+
+
 def _run() -> None:
     while _running:
+        if not _armed():
+            # No trace in flight on a watched loop: sleep until one is armed, rather than
+            # waking every few milliseconds for the life of an untraced process. ``arm``
+            # sets the event after ``armed``, and it is cleared before the second look, so
+            # an arming in between is never missed.
+            _sweep()
+            _wake.clear()
+            if _running and not _armed():
+                _wake.wait()
+            continue
         time.sleep(_interval / 2)
         for watch in list(_watches.values()):
             try:
@@ -346,6 +363,15 @@ def _run() -> None:
                 watch.beat(_perf())
             except Exception:
                 instrument_error()
+
+
+def _sweep() -> None:
+    """Let the watches of closed loops go (``_check`` does it for each), before sleeping."""
+    for watch in list(_watches.values()):
+        try:
+            _check(watch)
+        except Exception:
+            instrument_error()
 
 
 def start(interval_ms: float = 10.0, threshold_ms: float = 50.0) -> None:
@@ -368,6 +394,7 @@ def stop() -> None:
     global _thread, _running
     with _lock:
         _running = False
+        _wake.set()
         with contextlib.suppress(ValueError):
             core.loop_trace_hooks.remove(watch_current_loop)
         with contextlib.suppress(ValueError):

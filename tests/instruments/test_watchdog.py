@@ -240,3 +240,42 @@ def test_a_thread_waiting_for_the_gil_is_told_from_one_blocked_in_a_call():
         spinning[0] = False
         for t in threads:
             t.join()
+
+
+def _wakeups(thread: threading.Thread) -> int:
+    """How many times the thread has been switched in (both kinds of context switch)."""
+    with open(f"/proc/self/task/{thread.native_id}/status") as f:
+        return sum(
+            int(line.split()[1]) for line in f if line.startswith(("voluntary", "nonvoluntary"))
+        )
+
+
+def _settled_wakeups(thread: threading.Thread, seconds: float) -> int:
+    """Wake-ups over ``seconds``, once no loop is armed (a loaded machine may be slow to let
+    the thread see that) and the thread has had time to reach its wait."""
+    deadline = time.monotonic() + 5.0
+    while watchdog._armed() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    start = _wakeups(thread)
+    time.sleep(seconds)
+    return _wakeups(thread) - start
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc (Linux)")
+def test_the_watchdog_thread_sleeps_while_no_trace_is_in_flight():
+    thread = watchdog._thread
+    assert thread is not None and thread.is_alive()
+    # Woken every 5 ms this would be about 40; blocked, it is not switched in at all.
+    assert _settled_wakeups(thread, 0.2) <= 1
+
+    async def traced_stall() -> float:
+        with traced() as trace:
+            await asyncio.sleep(0.03)
+            sleep_bound_before_install(0.15)
+            await asyncio.sleep(0.03)
+        return sum(lag.duration for lag in trace.loop_lags)
+
+    # A trace wakes it, its heartbeat runs, and once the loop is gone it sleeps again.
+    assert asyncio.run(traced_stall()) >= 0.1
+    assert _settled_wakeups(thread, 0.2) <= 1
